@@ -1,0 +1,1 @@
+"""Harbour: the EMR side of the Ocean eReferral integration."""

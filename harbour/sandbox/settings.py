@@ -1,0 +1,26 @@
+"""The Ocean sandbox's own settings: its own database, URLs and cookies.
+
+It runs the same code base as Harbour but is a different server, reached by Harbour only over
+HTTP at the address configured as the clinic's Ocean server.
+"""
+from harbour.settings import *  # noqa: F403
+from harbour.settings import VAR_DIR, database_from_url, env_str, env_int
+
+ROOT_URLCONF = "harbour.sandbox.urls"
+DATABASES = {
+    "default": database_from_url(env_str("SANDBOX_DATABASE_URL") or f"sqlite:///{VAR_DIR / 'sandbox.sqlite3'}")
+}
+MIDDLEWARE = [m for m in MIDDLEWARE if m != "harbour.clinics.tenancy.ClinicMiddleware"]  # noqa: F405
+LANGUAGE_CODE = "en"
+# Harbour and the sandbox both run on localhost in development: cookies must not collide.
+SESSION_COOKIE_NAME = "sandbox_sessionid"
+CSRF_COOKIE_NAME = "sandbox_csrftoken"
+LANGUAGE_COOKIE_NAME = "sandbox_language"
+LOGIN_URL = "sandbox:login"
+LOGIN_REDIRECT_URL = "sandbox:home"
+LOGOUT_REDIRECT_URL = "sandbox:login"
+# The address the sandbox is reached at: the root of its naming systems and $letter URLs.
+SANDBOX_PUBLIC_URL = env_str("SANDBOX_PUBLIC_URL", "http://localhost:8081").rstrip("/")
+# Compresses Ocean's retry schedule: 60 means one hour passes in one minute.
+SANDBOX_TIME_SCALE = float(env_str("SANDBOX_TIME_SCALE", "1"))
+SANDBOX_TOKEN_LIFETIME_SECONDS = env_int("SANDBOX_TOKEN_LIFETIME_SECONDS", 3600)

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from harbour.core import views as core_views
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("public/ocean/", include("harbour.intake.urls")),
+    path("settings/", include("harbour.clinics.urls")),
+    path("referrals/", include("harbour.referrals.urls")),
+    path("ocean/", include("harbour.ocean.urls")),
+]

@@ -1,0 +1,50 @@
+# What the tests need besides Python: Debian's chromium for browser tests, and a throwaway
+# PostgreSQL server. Both are installed through apt when missing and we are root (CI).
+
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "Missing Debian packages ($*); install them (needs root): apt-get install $*" >&2
+    return 1
+  fi
+  if [ ! -f /tmp/.harbour-apt-updated ]; then
+    apt-get update -qq && touch /tmp/.harbour-apt-updated
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_chromium() {
+  command -v chromium >/dev/null 2>&1 || { echo "Installing chromium ..."; apt_install chromium; }
+}
+
+pg_bin() {
+  local dir
+  for dir in /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/pg_ctl" ] && { echo "$dir"; return; }
+  done
+  return 1
+}
+
+start_postgres() {
+  local bin
+  bin="$(pg_bin)" || { echo "Installing postgresql ..."; apt_install postgresql; bin="$(pg_bin)"; }
+  PG_DIR="$ROOT/var/test-postgres"
+  PG_PORT="${HARBOUR_TEST_PG_PORT:-54329}"
+  rm -rf "$PG_DIR"
+  mkdir -p "$PG_DIR"
+  # PostgreSQL refuses to run as root: run it as the postgres system user when we are root.
+  local as=()
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres "$PG_DIR"
+    as=(runuser -u postgres --)
+  fi
+  "${as[@]}" "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 >/dev/null
+  "${as[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
+    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
+  PG_URL="postgresql://postgres@127.0.0.1:$PG_PORT/harbour"
+  PG_STOP=("${as[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -m fast stop)
+  export PG_URL HARBOUR_TEST_PG_BIN="$bin"
+}
+
+stop_postgres() {
+  "${PG_STOP[@]}" >/dev/null 2>&1 || true
+}

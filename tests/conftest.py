@@ -1,0 +1,63 @@
+"""Shared fixtures: clinics, users with and without the consultation settings permission."""
+import pytest
+from django.test import Client
+
+from harbour.clinics.models import Clinic, ClinicDomain, OceanSettings, User
+from harbour.clinics.setup import ADMIN_PERMISSIONS, grant
+
+PASSWORD = "harbour-test-password-1"
+
+
+def make_clinic(name: str, domain: str) -> Clinic:
+    clinic = Clinic.objects.create(name=name)
+    ClinicDomain.objects.create(clinic=clinic, domain=domain)
+    OceanSettings.objects.create(clinic=clinic)
+    return clinic
+
+
+def make_user(clinic: Clinic, username: str, *permissions: str) -> User:
+    user = User.objects.create_user(username=username, password=PASSWORD, clinic=clinic)
+    if permissions:
+        grant(user, *permissions)
+    return user
+
+
+@pytest.fixture
+def clinic(db):
+    return make_clinic("Clinique Soleil", "soleil.example.org")
+
+
+@pytest.fixture
+def other_clinic(db):
+    return make_clinic("Clinique Lune", "lune.example.org")
+
+
+@pytest.fixture
+def admin_user(clinic):
+    return make_user(clinic, "admin-soleil", *ADMIN_PERMISSIONS)
+
+
+@pytest.fixture
+def staff_user(clinic):
+    return make_user(clinic, "staff-soleil")
+
+
+@pytest.fixture
+def other_admin(other_clinic):
+    return make_user(other_clinic, "admin-lune", *ADMIN_PERMISSIONS)
+
+
+def client_for(user, host: str) -> Client:
+    client = Client(HTTP_HOST=host)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def admin_client(admin_user):
+    return client_for(admin_user, "soleil.example.org")
+
+
+@pytest.fixture
+def staff_client(staff_user):
+    return client_for(staff_user, "soleil.example.org")
