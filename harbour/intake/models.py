@@ -1,0 +1,47 @@
+"""Every message Ocean sent us, kept as it came: the append-only inbound log."""
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class InboundMessage(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting to be processed")
+        PROCESSED = "processed", _("Processed")
+        FAILED = "failed", _("Failed")
+        UNKNOWN_EVENT = "unknown_event", _("Not understood")
+        DUPLICATE = "duplicate", _("Duplicate")
+
+    clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="inbound_messages")
+    received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
+    raw = models.BinaryField(_("raw bytes"))
+    sha256 = models.CharField(max_length=64)
+    content_type = models.CharField(max_length=100, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    # Read from the envelope at intake (cheap); the rest is read by the worker.
+    bundle_id = models.CharField(max_length=200, blank=True)
+    header_id = models.CharField(max_length=200, blank=True)
+    event_code = models.CharField(_("event"), max_length=100, blank=True, db_index=True)
+    referral_ref = models.CharField(_("referral reference"), max_length=200, blank=True, db_index=True)
+
+    state = models.CharField(_("outcome"), max_length=20, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # The error of the last failed attempt: exception class and a message free of patient data.
+    error = models.TextField(_("error"), blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("inbound message")
+        verbose_name_plural = _("inbound messages")
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            # The same bundle delivered again (retries, resends) is stored once.
+            models.UniqueConstraint(fields=["clinic", "bundle_id", "sha256"], name="inbound_unique_delivery"),
+        ]
+        indexes = [
+            models.Index(fields=["state", "id"], name="inbound_queue"),
+            models.Index(fields=["clinic", "-received_at"], name="inbound_by_clinic"),
+        ]
+
+    def __str__(self):
+        return f"inbound {self.pk} {self.event_code} {self.state}"
