@@ -58,6 +58,9 @@ INSTALLED_APPS = [
     "harbour.sandbox",
 ]
 
+# Apps whose jobs.py the worker runs (the sandbox runs its own worker with its own settings).
+HARBOUR_WORKER_APPS = [app for app in INSTALLED_APPS if app.startswith("harbour.") and app != "harbour.sandbox"]
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -1,6 +1,6 @@
 """The worker loop: everything that happens after a commit (processing, deliveries, fetches).
 
-Each Harbour app may have a `jobs.py` with `WORKER_JOBS`, a list of functions that take no
+Each app in settings.HARBOUR_WORKER_APPS may have a `jobs.py` with `WORKER_JOBS`, a list of functions that take no
 argument, do one bounded batch of work from the database and return how many items they
 handled. The database is the only queue, so any number of workers can run.
 """
@@ -17,9 +17,10 @@ log = logging.getLogger("harbour.worker")
 
 
 def discover_jobs() -> list:
+    """The WORKER_JOBS of the apps this server runs (settings.HARBOUR_WORKER_APPS)."""
     jobs = []
     for config in apps.get_app_configs():
-        if not config.name.startswith("harbour."):
+        if config.name not in settings.HARBOUR_WORKER_APPS:
             continue
         try:
             module = importlib.import_module(f"{config.name}.jobs")

@@ -12,6 +12,7 @@ DATABASES = {
 }
 MIDDLEWARE = [m for m in MIDDLEWARE if m != "harbour.clinics.tenancy.ClinicMiddleware"]  # noqa: F405
 LANGUAGE_CODE = "en"
+HARBOUR_WORKER_APPS = ["harbour.sandbox"]
 # Harbour and the sandbox both run on localhost in development: cookies must not collide.
 SESSION_COOKIE_NAME = "sandbox_sessionid"
 CSRF_COOKIE_NAME = "sandbox_csrftoken"
