@@ -99,6 +99,7 @@ class Referral(models.Model):
     patient_deceased = models.BooleanField(null=True, blank=True)
 
     form_reference = models.CharField(_("form"), max_length=200, blank=True)
+    form_digest = models.CharField(max_length=64, blank=True, editable=False)  # skip rewriting an unchanged form
 
     first_seen_in_update = models.BooleanField(_("first seen in an update"), default=False)
     # Bundle timestamp of the latest applied snapshot: an older snapshot never overwrites a newer one.
@@ -252,6 +253,8 @@ class CommunicationMessage(models.Model):
     class Direction(models.TextChoices):
         FROM_REFERRER = "from_referrer", _("From the referrer")
         FROM_US = "from_us", _("From us")
+        # On a copy of a referral the clinic sent, the other side is the receiver.
+        FROM_RECEIVER = "from_receiver", _("From the receiver")
 
     referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="messages")
     direction = models.CharField(max_length=20, choices=Direction.choices)
