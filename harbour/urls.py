@@ -11,6 +11,7 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("public/ocean/", include("harbour.intake.urls")),
     path("settings/", include("harbour.clinics.urls")),
+    path("audit/", include("harbour.audit.urls")),
     path("referrals/", include("harbour.referrals.urls")),
     path("ocean/", include("harbour.ocean.urls")),
 ]
