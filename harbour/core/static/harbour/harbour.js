@@ -15,7 +15,17 @@ document.addEventListener("click", function (event) {
 document.addEventListener("submit", function (event) {
   var submitter = event.submitter;
   var message = (submitter && submitter.getAttribute("data-confirm")) || event.target.getAttribute("data-confirm");
-  if (message && !window.confirm(message)) event.preventDefault();
+  if (!message) return;
+  if (!window.confirm(message)) { event.preventDefault(); return; }
+  // Tell the server the person confirmed (it asks on its own page when this stays empty, e.g. without JavaScript).
+  event.target.querySelectorAll("[data-confirmed-value]").forEach(function (input) {
+    input.value = input.getAttribute("data-confirmed-value");
+  });
+});
+// A freshly generated key takes the focus so screen readers announce it.
+document.addEventListener("DOMContentLoaded", function () {
+  var fresh = document.getElementById("new-key");
+  if (fresh) fresh.focus();
 });
 // Prevent double submits: disable the clicked button once the form is on its way.
 document.addEventListener("submit", function (event) {
