@@ -31,7 +31,7 @@ import copy
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping
 
 from . import codes
@@ -381,7 +381,6 @@ class _Message:
             participant_status = "needs-action"
         else:
             if end is None and minutes:
-                from datetime import timedelta
                 end = start + timedelta(minutes=minutes)
             if end is None:
                 raise BuildError("an appointment needs an end or a duration")
@@ -612,9 +611,11 @@ class _Validator:
         for needed in ("ServiceRequest", "Patient"):
             if needed not in types:
                 self.fail(f"the bundle has no {needed}")
+        # Resources Harbour writes: the focus, and every Task/Appointment (none is copied).
+        focus = {r.get("reference") for r in header.get("focus") or [] if isinstance(r, dict)}
         for url, resource in resources:
             checker: Callable[[dict], None] | None = getattr(self, f"r_{resource['resourceType']}", None)
-            if checker and url.startswith("urn:uuid:"):
+            if checker and (url in focus or resource["resourceType"] in ("Task", "Appointment", "ServiceRequest")):
                 checker(resource)
 
     def header(self, header: dict, urls: set[str], expected_event: str | None) -> None:
@@ -792,8 +793,41 @@ class _Validator:
         if content_type is not None and (not isinstance(content_type, str) or not _MIME.fullmatch(content_type)):
             self.fail("attachment contentType is malformed")
 
-    def r_ServiceRequest(self, request: dict) -> None:  # only our stub has a urn:uuid we made
+    def r_ServiceRequest(self, request: dict) -> None:
         self.code_in(request.get("status"), REQUEST_STATUS, "ServiceRequest.status")
         self.code_in(request.get("intent"), REQUEST_INTENT, "ServiceRequest.intent")
         if not isinstance(request.get("subject"), dict):
             self.fail("ServiceRequest.subject is required")
+
+
+# --- Echo keys -------------------------------------------------------------------
+# Ocean reports every change, Harbour's own included (contract §2.2 "Chattiness"). When Harbour
+# sends a fact it records a timeline Event with one of these keys; inbound processing builds the
+# same key from what it reads (harbour.fhir.model) and so adds nothing for the echo. Times are
+# compared in UTC to the second, since Ocean may echo them in another offset.
+
+
+def _utc(value: datetime | None) -> str:
+    if value is None:
+        return "-"
+    if value.tzinfo is None:
+        raise BuildError("echo keys need aware datetimes")
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def task_echo_key(status: str, authored_on: datetime | None) -> str:
+    """``task:<status>:<authoredOn UTC>`` (model.Task.status / .authored_on)."""
+    return f"task:{status}:{_utc(authored_on)}"
+
+
+def appointment_echo_key(start: datetime | None, participant_status: str | None, status: str | None) -> str:
+    """``appt:<start UTC>:<patient participant status>:<status>`` (model.Appointment)."""
+    return f"appt:{_utc(start)}:{participant_status or '-'}:{status or '-'}"
+
+
+def communication_echo_key(text: str | None, sent: datetime | None) -> str:
+    """``comm:<sha256 of the text and sent time>`` (model.Communication: first payload text, sent)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{(text or '').strip()}\x00{_utc(sent)}".encode()).hexdigest()[:40]
+    return f"comm:{digest}"
