@@ -45,3 +45,19 @@ class InboundMessage(models.Model):
 
     def __str__(self):
         return f"inbound {self.pk} {self.event_code} {self.state}"
+
+
+class RejectedCaller(models.Model):
+    """Rejected calls per caller address in the current window: the intake's shared rate limit.
+
+    Kept in the database so every server process sees the same counts. Rows are written only
+    when a call fails authentication, and expired rows are deleted whenever a new one is added.
+    """
+
+    address = models.CharField(max_length=64, unique=True)  # an IPv4 address or an IPv6 /64
+    window_start = models.DateTimeField(db_index=True)
+    failures = models.PositiveIntegerField(default=0)
+    blocked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.address}: {self.failures} rejected"

@@ -1,0 +1,85 @@
+"""Worker job: process stored inbound messages, oldest first, each in its own transaction.
+
+A message is claimed and processed inside one transaction: on PostgreSQL the claim is a
+`SELECT ... FOR UPDATE SKIP LOCKED`, so several workers share the queue without waiting on
+each other; on SQLite the IMMEDIATE transaction serialises writers. A failure marks that
+message failed (an admin reprocesses it after the fix) and never blocks the ones behind it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+
+from django.db import transaction
+from django.utils import timezone
+
+from harbour.intake.models import InboundMessage
+
+log = logging.getLogger("harbour.intake")
+
+BATCH_SIZE = 50
+
+
+def safe_error(exc: BaseException) -> str:
+    """An error text free of patient data: our own messages verbatim, otherwise only the
+    exception class and where it was raised (an exception's text may quote payload values)."""
+    from harbour.referrals.process import ProcessingError
+
+    if isinstance(exc, ProcessingError):
+        return f"ProcessingError: {exc}"
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    where = ""
+    if frames:
+        last = frames[-1]
+        where = f" at {os.path.basename(last.filename)}:{last.lineno} in {last.name}"
+    return f"{type(exc).__name__}{where} (details withheld: they may contain patient data)"
+
+
+def process_one(message: InboundMessage) -> str:
+    """Process a claimed message (inside the caller's transaction) and record the outcome."""
+    from harbour.referrals.process import process_message
+
+    message.attempts += 1
+    try:
+        with transaction.atomic():
+            result = process_message(message)
+    except Exception as exc:  # any bug: keep the message, mark it, go on with the next one
+        message.state = InboundMessage.State.FAILED
+        message.error = safe_error(exc)
+        log.warning("inbound message %s failed: %s", message.pk, message.error)
+    else:
+        message.state = result.state
+        message.error = ""
+        message.warnings = result.warnings
+        if result.referral_ref and not message.referral_ref:
+            message.referral_ref = result.referral_ref
+    message.processed_at = timezone.now()
+    message.save(update_fields=["state", "error", "warnings", "attempts", "processed_at", "referral_ref"])
+    return message.state
+
+
+def _claim_next() -> InboundMessage | None:
+    return (
+        InboundMessage.objects.select_for_update(skip_locked=True)
+        .select_related("clinic")
+        .filter(state=InboundMessage.State.PENDING)
+        .order_by("id")
+        .first()
+    )
+
+
+def process_pending(limit: int = BATCH_SIZE) -> int:
+    """Process up to `limit` pending messages; returns how many were handled."""
+    handled = 0
+    while handled < limit:
+        with transaction.atomic():
+            message = _claim_next()
+            if message is None:
+                break
+            process_one(message)
+        handled += 1
+    return handled
+
+
+WORKER_JOBS = [process_pending]

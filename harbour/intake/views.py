@@ -1,0 +1,231 @@
+"""POST /public/ocean/fhir_bundles: where Ocean delivers a clinic's eReferral messages (contract §2.1).
+
+Order of checks, each answered with an OperationOutcome (application/fhir+json):
+405 not POST; 429 caller blocked; 401 key missing or wrong; 413 too large; 415 not a JSON
+content type; 400 empty, not UTF-8, not JSON, or not a message Bundle with a MessageHeader
+first; 200 once the raw bytes are committed (duplicates included); 503 when the database
+fails, so Ocean retries. The body is never read before the key is checked, and never parsed
+beyond the envelope: the worker (jobs.py) does the rest.
+"""
+import hmac
+import logging
+import re
+import time
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError
+from django.db.models import F, Subquery
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from harbour.clinics.models import ClinicDomain, OceanSettings, hash_inbound_key
+from harbour.fhir.read import EnvelopeError, check_envelope
+from harbour.intake import ratelimit
+from harbour.intake.body import BodyNotJSON, BodyTooLarge, declared_length, parse_json, read_body
+from harbour.intake.models import RejectedCaller
+from harbour.intake.outcome import outcome_response
+from harbour.intake.store import store_message
+
+log = logging.getLogger("harbour.intake")
+
+KEY_HEADER = OceanSettings.INBOUND_KEY_HEADER
+_KEY_META = "HTTP_" + KEY_HEADER.upper().replace("-", "_")
+DEFAULT_MAX_BUNDLE_BYTES = 25 * 1024 * 1024
+RETRY_AFTER_SECONDS = 60
+JSON_TYPES = frozenset({"application/json", "application/fhir+json", "application/json+fhir", "text/json"})
+_UNSAFE_LOG = re.compile(r"[^\w.:/@+-]")
+
+
+class _Call:
+    """What the log line says about one call: ids and codes only."""
+
+    clinic_id = None
+    event_code = None
+    header_id = None
+    message_id = None
+    reason = ""
+
+
+def _safe(value, limit: int = 80) -> str:
+    return _UNSAFE_LOG.sub("?", str(value))[:limit] if value else "-"
+
+
+@csrf_exempt
+def fhir_bundles(request):
+    started = time.perf_counter()
+    call = _Call()
+    try:
+        response = _receive(request, call)
+    except (DatabaseError, InterfaceError) as exc:
+        call.reason = f"database-{type(exc).__name__}"
+        response = outcome_response(
+            503,
+            "transient",
+            "The message could not be stored right now and was not kept; please retry.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    except Exception as exc:  # a bug: answer in FHIR, keep nothing, let Ocean retry
+        log.exception("intake failed unexpectedly")
+        call.reason = f"error-{type(exc).__name__}"
+        response = outcome_response(500, "exception", "The message could not be handled and was not kept.")
+    log.info(
+        "inbound status=%s clinic=%s event=%s message=%s header=%s reason=%s ms=%.1f",
+        response.status_code,
+        call.clinic_id or "-",
+        _safe(call.event_code),
+        call.message_id or "-",
+        _safe(call.header_id),
+        call.reason or "-",
+        (time.perf_counter() - started) * 1000,
+    )
+    return response
+
+
+def _receive(request, call: _Call):
+    if request.method != "POST":
+        call.reason = "method"
+        return outcome_response(
+            405, "not-supported", "Only POST is accepted here: Ocean posts FHIR message bundles.", headers={"Allow": "POST"}
+        )
+
+    now = timezone.now()
+    address = ratelimit.client_address(request)
+    throttle_key = ratelimit.throttle_key(address)
+    raw_key = request.META.get(_KEY_META, "").strip()
+    key_hash = hash_inbound_key(raw_key) if raw_key else None
+    found = _lookup(key_hash, _host_domain(request), throttle_key, now) if key_hash else None
+
+    # A blocked caller is refused before its key counts (ratelimit's docstring says why).
+    until = found["blocked_until"] if found else ratelimit.blocked_until(throttle_key, now)
+    if until:
+        call.reason = "throttled"
+        seconds = ratelimit.retry_after_seconds(until, now)
+        return outcome_response(
+            429,
+            "throttled",
+            f"Too many rejected calls from this address; retry in {seconds} seconds.",
+            headers={"Retry-After": str(seconds)},
+        )
+
+    authenticated = (
+        found is not None
+        and hmac.compare_digest(found["inbound_key_hash"], key_hash)
+        # On a clinic's own host only its key; on a host of no clinic, the key names the clinic.
+        and found["host_clinic_id"] in (None, found["clinic_id"])
+    )
+    if not authenticated:
+        call.clinic_id = _host_clinic_id(request)
+        call.reason = "no-key" if not raw_key else "wrong-key"
+        _note_rejection(call.clinic_id, 401, now, throttle_key)
+        if raw_key:
+            text = f"The {KEY_HEADER} header does not hold this endpoint's key."
+        else:
+            text = f"The {KEY_HEADER} header is missing or empty; send the key generated in Harbour's Ocean settings."
+        return outcome_response(401, "security", text)
+
+    call.clinic_id = clinic_id = found["clinic_id"]
+    rejected = _check_and_read(request, call)
+    if not isinstance(rejected, bytes):
+        _note_rejection(clinic_id, rejected.status_code, now, None)
+        return rejected
+    raw = rejected
+
+    try:
+        envelope = check_envelope(parse_json(raw))
+    except BodyNotJSON as exc:
+        call.reason = "not-json"
+        _note_rejection(clinic_id, 400, now, None)
+        return outcome_response(400, "invalid", exc.message)
+    except EnvelopeError as exc:
+        call.reason = "not-a-message"
+        _note_rejection(clinic_id, 400, now, None)
+        return outcome_response(400, "structure", exc.message)
+    call.event_code, call.header_id = envelope.event_code, envelope.header_id
+
+    stored = store_message(
+        clinic_id=clinic_id,
+        raw=raw,
+        envelope=envelope,
+        content_type=request.META.get("CONTENT_TYPE", ""),
+        remote_addr=address,
+        now=now,
+    )
+    call.message_id = stored.message_id
+    if stored.duplicate:
+        call.reason = "duplicate"
+        text = f"Already received as message {stored.message_id}; not stored again."
+    else:
+        text = f"Received and stored as message {stored.message_id}."
+    return outcome_response(200, "informational", text, severity="information")
+
+
+def _check_and_read(request, call: _Call):
+    """The raw body, or the 413/415/400 response that refuses it."""
+    limit = int(getattr(settings, "HARBOUR_MAX_BUNDLE_BYTES", DEFAULT_MAX_BUNDLE_BYTES))
+    too_large = f"The body is larger than the limit of {limit} bytes."
+    declared = declared_length(request)
+    if declared is not None and declared > limit:
+        call.reason = "too-large"
+        return outcome_response(413, "too-long", too_large)
+    content_type = request.META.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+    if content_type and content_type not in JSON_TYPES and not content_type.endswith("+json"):
+        call.reason = "content-type"
+        return outcome_response(
+            415, "not-supported", "The content type must be application/fhir+json (or application/json)."
+        )
+    try:
+        raw = read_body(request, limit)
+    except BodyTooLarge:
+        call.reason = "too-large"
+        return outcome_response(413, "too-long", too_large)
+    if not raw or raw.isspace():
+        call.reason = "empty"
+        return outcome_response(400, "required", "The body is empty: a FHIR message Bundle is expected.")
+    return raw
+
+
+def _host_domain(request) -> str | None:
+    # Same normalisation as harbour.clinics.tenancy.clinic_for_host.
+    try:
+        host = request.get_host()
+    except Exception:
+        return None
+    domain = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return domain.strip().lower().rstrip(".")
+
+
+def _lookup(key_hash: str, domain: str | None, throttle_key: str | None, now) -> dict | None:
+    """The settings row holding this key, with the host's clinic and the caller's block: one query.
+
+    The database finds the row by the hash (unique index); the view then compares the hashes
+    in constant time. Looking up a SHA-256 leaks nothing useful about the key.
+    """
+    host_clinic = ClinicDomain.objects.filter(domain=domain or "").values("clinic_id")[:1]
+    block = RejectedCaller.objects.filter(address=throttle_key or "", blocked_until__gt=now).values("blocked_until")[:1]
+    rows = (
+        OceanSettings.objects.filter(inbound_key_hash=key_hash)
+        .annotate(host_clinic_id=Subquery(host_clinic), blocked_until=Subquery(block))
+        .values("clinic_id", "inbound_key_hash", "host_clinic_id", "blocked_until")[:1]
+    )
+    return rows[0] if rows else None
+
+
+def _host_clinic_id(request) -> int | None:
+    # request.clinic is the tenancy middleware's lazy lookup (None when no clinic has this host).
+    return getattr(getattr(request, "clinic", None), "pk", None)
+
+
+def _note_rejection(clinic_id, status: int, now, throttle_key) -> None:
+    """Count the rejection on the clinic's settings page, and the caller's failure for the rate limit.
+
+    Best effort: the answer stays what it is if this bookkeeping fails.
+    """
+    try:
+        if throttle_key is not None:
+            ratelimit.record_failure(throttle_key, now)
+        if clinic_id is not None:
+            OceanSettings.objects.filter(clinic_id=clinic_id).update(
+                last_rejected_at=now, last_rejected_status=status, rejected_count=F("rejected_count") + 1
+            )
+    except (DatabaseError, InterfaceError):
+        log.warning("inbound rejection of clinic %s could not be recorded", clinic_id or "-")
