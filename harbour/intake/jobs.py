@@ -61,7 +61,7 @@ def process_one(message: InboundMessage) -> str:
 
 def _claim_next() -> InboundMessage | None:
     return (
-        InboundMessage.objects.select_for_update(skip_locked=True)
+        InboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("clinic")
         .filter(state=InboundMessage.State.PENDING)
         .order_by("id")

@@ -1,0 +1,456 @@
+"""Turn one stored inbound message into referral changes and timeline entries.
+
+`process_message(inbound)` reads the raw bytes with the pure reader (harbour.fhir.read), then
+applies the message in one transaction with the referral row locked, so two workers never
+interleave on one referral. The caller (harbour.intake.jobs) records the outcome on the
+InboundMessage.
+
+Idempotence: facts that can arrive again (a Task status, an appointment, a message, an
+attachment; Ocean repeats all of them in every cumulative bundle and echoes Harbour's own)
+each get a timeline Event with a `dedupe_key` that the database keeps unique per referral.
+A fact whose key already exists has happened: it changes nothing and adds no entry.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone as dt_timezone
+
+import orjson
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from harbour.fhir import codes
+from harbour.fhir.model import Message
+from harbour.fhir.read import read_message
+from harbour.intake.models import InboundMessage
+
+from . import dedupe, lifecycle, snapshot
+from .models import (
+    Appointment, Attachment, CommunicationMessage, Direction, Event, FormAnswer, Referral,
+    Status, StatusChange,
+)
+
+log = logging.getLogger("harbour.referrals")
+
+CREATING_EVENTS = frozenset({codes.ADD_SERVICE_REQUEST, codes.NOTIFY_ADD_SERVICE_REQUEST})
+ATTENTION_APPOINTMENT_CANCELLED = "appointment_cancelled"
+
+
+class ProcessingError(Exception):
+    """A failure whose message is written by us and safe to store (never patient data)."""
+
+
+@dataclass
+class ProcessResult:
+    state: str  # an InboundMessage.State value: processed or unknown_event
+    referral_id: int | None = None
+    referral_ref: str = ""
+    warnings: list[str] = field(default_factory=list)
+    events_added: int = 0
+
+
+def process_message(inbound: InboundMessage) -> ProcessResult:
+    """Apply one inbound message. Raises ProcessingError (safe text) or any bug's exception;
+    either way nothing is half-applied (one transaction)."""
+    try:
+        obj = orjson.loads(bytes(inbound.raw))
+    except orjson.JSONDecodeError:
+        raise ProcessingError("the stored body is not valid JSON") from None
+    message = read_message(obj)
+    with transaction.atomic():
+        return _Apply(inbound, message).run()
+
+
+_iso = dedupe.iso
+_digest = dedupe.digest
+
+
+class _Apply:
+    def __init__(self, inbound: InboundMessage, message: Message):
+        self.inbound = inbound
+        self.message = message
+        self.clinic = inbound.clinic
+        self.warnings: list[str] = list(message.warnings)
+        self.events_added = 0
+        self.referral: Referral | None = None
+        self.booking_confirmed: bool | None = None  # None: unchanged by this message
+
+    # --- entry point -----------------------------------------------------------------
+
+    def run(self) -> ProcessResult:
+        message = self.message
+        sr = message.service_request
+        ref = (sr.ref if sr and sr.ref else None) or message.referral_ref
+        if sr and sr.ref and message.referral_ref and sr.ref != message.referral_ref:
+            self.warnings.append("the header's referral reference differs from the ServiceRequest's")
+        ref = (ref or "").strip()[:200]
+
+        if message.event is None:
+            return self._not_understood(ref)
+        if not ref:
+            raise ProcessingError("the message names no referral reference")
+
+        referral, created = self._lock_or_create(ref)
+        self.referral = referral
+        self._apply(created)
+        return ProcessResult(
+            state=InboundMessage.State.PROCESSED, referral_id=referral.pk, referral_ref=ref,
+            warnings=self.warnings, events_added=self.events_added,
+        )
+
+    def _not_understood(self, ref: str) -> ProcessResult:
+        """Unknown event: acknowledged and kept; a "not understood" entry if we know the referral."""
+        referral = None
+        if ref:
+            referral = Referral.objects.select_for_update().filter(clinic=self.clinic, ocean_ref=ref).first()
+        if referral is not None:
+            self.referral = referral
+            self._event("not_understood", {"event_code": (self.message.event_code or "")[:100]},
+                        key=self._msg_key("not_understood"))
+            self._touch(referral)
+            referral.save(update_fields=["last_activity_at", "updated_at"])
+        return ProcessResult(
+            state=InboundMessage.State.UNKNOWN_EVENT, referral_id=referral.pk if referral else None,
+            referral_ref=ref, warnings=self.warnings, events_added=self.events_added,
+        )
+
+    # --- the referral row --------------------------------------------------------------
+
+    def _site_number(self) -> str:
+        try:
+            return self.clinic.ocean.site_number
+        except Exception:  # no OceanSettings row yet: nothing configured
+            return ""
+
+    def _lock_or_create(self, ref: str) -> tuple[Referral, bool]:
+        locked = Referral.objects.select_for_update().filter(clinic=self.clinic, ocean_ref=ref)
+        referral = locked.first()
+        if referral is not None:
+            return referral, False
+        referral = Referral(
+            clinic=self.clinic, ocean_ref=ref, last_activity_at=self.inbound.received_at or timezone.now(),
+            first_seen_in_update=self.message.event not in CREATING_EVENTS,
+        )
+        snapshot.apply_snapshot(referral, snapshot.snapshot_fields(self.message))
+        referral.snapshot_at = self.message.timestamp
+        referral.ocean_server = self._ocean_server()
+        referral.direction = lifecycle.direction_for(self.clinic, self._site_number(), self.message.target)
+        referral.ocean_folder = lifecycle.ocean_folder(referral.status, referral.direction)
+        try:
+            with transaction.atomic():
+                referral.save(force_insert=True)
+        except IntegrityError:
+            # Another worker created it between our read and our insert: use theirs, locked.
+            return locked.get(), False
+        return referral, True
+
+    def _ocean_server(self) -> str:
+        endpoint = self.message.source_endpoint or ""
+        marker = "/svc/fhir/"
+        return endpoint.split(marker, 1)[0][:300] if marker in endpoint else ""
+
+    def _touch(self, referral: Referral) -> None:
+        received = self.inbound.received_at or timezone.now()
+        if referral.last_activity_at is None or received > referral.last_activity_at:
+            referral.last_activity_at = received
+
+    # --- applying --------------------------------------------------------------------
+
+    def _apply(self, created: bool) -> None:
+        referral, message = self.referral, self.message
+        event = message.event
+        newer = created or self._is_newer(referral)
+        old_status = referral.status
+
+        if created:
+            self._event("first_seen_in_update" if referral.first_seen_in_update else "referral_received",
+                        {"direction": referral.direction}, key=self._msg_key("created"))
+            self._write_form(replace=False)
+            self._write_attachments(existing={})
+        elif newer:
+            if event in CREATING_EVENTS:
+                self._event("referral_resent", {}, key=self._msg_key("resent"))
+            elif event == codes.NOTIFY_DATA_CORRECTION:
+                self._event("data_corrected", {}, key=self._msg_key("data_corrected"))
+            self._apply_snapshot()
+            if referral.direction == Direction.UNKNOWN:
+                referral.direction = lifecycle.direction_for(self.clinic, self._site_number(), message.target)
+        else:
+            self.warnings.append("older than the referral's latest snapshot: not applied")
+            self._event("older_not_applied", {"bundle_timestamp": _iso(message.timestamp)},
+                        key=self._msg_key("older"))
+
+        if newer:
+            self._apply_tasks()
+            self._apply_appointments()
+        # Messages are additive and deduplicated: an older bundle may still bring one.
+        self._apply_communications()
+        if event == codes.REVOKE_SERVICE_REQUEST or referral.ocean_status == "revoked":
+            self._cancel_by_sender()
+
+        if not self.events_added and not self._message_has_events():
+            # Nothing new (a repeat, or Ocean's echo of our own change): still one entry per message.
+            self._event("no_change", {}, key=self._msg_key("no_change"))
+
+        self._touch(referral)
+        confirmed = self.booking_confirmed
+        if confirmed is None:
+            confirmed = referral.ocean_folder == lifecycle.OceanFolder.BOOKING_CONFIRMED
+        referral.ocean_folder = lifecycle.ocean_folder(referral.status, referral.direction, confirmed)
+        if referral.status != old_status and referral.status == Status.CANCELLED:
+            referral.attention = ""
+        referral.save()
+
+    def _is_newer(self, referral: Referral) -> bool:
+        ts = self.message.timestamp
+        if ts is None:
+            self.warnings.append("the bundle has no timestamp: applied as the newest")
+            return True
+        return referral.snapshot_at is None or ts >= referral.snapshot_at
+
+    def _apply_snapshot(self) -> None:
+        referral, message = self.referral, self.message
+        fields = snapshot.snapshot_fields(message)
+        changed = snapshot.apply_snapshot(referral, fields)
+        if message.timestamp is not None:
+            referral.snapshot_at = message.timestamp
+        if message.source_endpoint:
+            referral.ocean_server = self._ocean_server() or referral.ocean_server
+        for group, names in changed.items():
+            if group == "form":
+                self._write_form(replace=True)
+                self._event("form_changed", {}, key=self._msg_key("form"))
+                continue
+            names = [n for n in names if n != "ocean_status"]
+            if not names:
+                continue
+            params = {"group": group, "fields": names}
+            if group == "patient":
+                params["protected"] = sorted(snapshot.PROTECTED_PATIENT_FIELDS.intersection(names))
+            self._event("fields_changed", params, key=self._msg_key(f"fields:{group}"))
+        existing = {key: (pk, removed) for key, pk, removed in
+                    referral.attachments.values_list("key", "id", "removed")}
+        self._write_attachments(existing)
+
+    # --- form and attachments -----------------------------------------------------------
+
+    def _write_form(self, *, replace: bool) -> None:
+        form = self.message.form
+        referral = self.referral
+        if replace:
+            FormAnswer.objects.filter(referral=referral).delete()
+        if form is None:
+            return
+        FormAnswer.objects.bulk_create([
+            FormAnswer(
+                referral=referral, position=position, link_id=(item.link_id or "")[:200],
+                label=item.label, answers="\n".join(item.answers), hidden=item.hidden,
+            )
+            for position, item in enumerate(form.items)
+        ])
+
+    def _write_attachments(self, existing: dict) -> None:
+        referral = self.referral
+        seen, new = set(), []
+        for att in self.message.attachments:
+            key = f"{att.kind}:{att.identifier or att.url or att.title or ''}"[:500]
+            if key in seen:
+                continue
+            seen.add(key)
+            if key in existing:
+                continue
+            new.append(Attachment(
+                referral=referral, kind=att.kind, key=key, identifier=(att.identifier or "")[:200],
+                url=(att.url or "")[:1000], title=(att.title or "")[:500],
+                content_type=(att.content_type or "")[:100], size=att.size, created=att.creation,
+                ocean_status=(att.status or "")[:30],
+            ))
+        if new:
+            Attachment.objects.bulk_create(new)
+            for att in new:
+                self._event("attachment_added", {"kind": att.kind, "title": att.title},
+                            key=dedupe.attachment_key(att.key))
+        if not self.message.attachments:
+            return  # a bundle without documents says nothing about removals
+        gone = [pk for key, (pk, removed) in existing.items() if key not in seen and not removed]
+        back = [pk for key, (pk, removed) in existing.items() if key in seen and removed]
+        if gone:
+            Attachment.objects.filter(pk__in=gone).update(removed=True)
+            self._event("attachments_removed", {"count": len(gone)}, key=self._msg_key("attachments_removed"))
+        if back:
+            Attachment.objects.filter(pk__in=back).update(removed=False)
+
+    # --- status ---------------------------------------------------------------------------
+
+    def _set_status(self, new: str, *, task_status: str = "", reason: str = "") -> dict:
+        referral = self.referral
+        old = referral.status
+        referral.status = new
+        StatusChange.objects.create(
+            referral=referral, from_status=old, to_status=new, task_status=task_status[:30],
+            reason=reason, inbound_message=self.inbound,
+        )
+        return {"from": old, "to": new}
+
+    def _apply_tasks(self) -> None:
+        tasks = sorted(
+            (t for t in self.message.tasks if t.status),
+            key=lambda t: (t.last_modified or t.authored_on or datetime.min.replace(tzinfo=dt_timezone.utc)),
+        )
+        for task in tasks:
+            status = task.status.strip().lower()
+            new = lifecycle.status_for_task(status, self.referral.status)
+            params = {"task_status": status, "reason": task.status_reason or ""}
+            if new:
+                params.update({"from": self.referral.status, "to": new})
+            if not self._event("task_status", params, key=dedupe.task_key(status, task.authored_on)):
+                continue  # seen before (cumulative bundle, or the echo of our own Task)
+            if new:
+                self._set_status(new, task_status=status, reason=task.status_reason or "")
+            self.referral.ocean_task_status = status[:30]
+
+    def _cancel_by_sender(self) -> None:
+        if self.referral.status == Status.CANCELLED:
+            return
+        params = self._set_status(Status.CANCELLED)
+        self._event("cancelled_by_sender", params, key="revoked")
+
+    # --- appointments -------------------------------------------------------------------
+
+    def _apply_appointments(self) -> None:
+        appointments = self.message.appointments
+        if not appointments:
+            return
+        referral = self.referral
+        current = None
+        if not referral._state.adding:
+            current = referral.appointments.filter(superseded=False).order_by("-id").first()
+        fingerprints = [self._fingerprint(a) for a in appointments]
+        if current is None:
+            todo = list(appointments)
+        else:
+            stored = (current.status, _iso(current.start), _iso(current.end), current.participant_status,
+                      current.patient_instruction)
+            matches = [i for i, fp in enumerate(fingerprints) if fp == stored]
+            # Cumulative bundles repeat earlier appointments: only what follows the current one is new.
+            todo = list(appointments[matches[-1] + 1:]) if matches else [appointments[-1]]
+        for appt in todo:
+            current = self._apply_appointment(appt, current)
+
+    @staticmethod
+    def _fingerprint(appt) -> tuple:
+        return (appt.status or "", _iso(appt.start), _iso(appt.end), appt.participant_status or "",
+                appt.patient_instruction or "")
+
+    def _apply_appointment(self, appt, current: Appointment | None) -> Appointment:
+        """One new appointment statement. Effects follow the stored appointments; the dedupe key
+        only keeps the timeline free of repeats (e.g. Ocean's echo of Harbour's own booking)."""
+        referral = self.referral
+        row = Appointment(
+            referral=referral, status=(appt.status or "")[:30], start=appt.start, end=appt.end,
+            minutes=appt.minutes_duration if appt.minutes_duration and appt.minutes_duration > 0 else None,
+            participant_status=(appt.participant_status or "")[:30],
+            confirmed=(appt.participant_status or "").lower() == "accepted",
+            patient_instruction=appt.patient_instruction or "",
+            appointment_type=(appt.appointment_type or "")[:200], inbound_message=self.inbound,
+        )
+        dated_before = current is not None and current.start is not None and not current.cancelled
+        cancelled_status = (appt.status or "").lower() in ("cancelled", "noshow", "entered-in-error")
+        if appt.start is None or cancelled_status:
+            if dated_before or (cancelled_status and appt.start is not None):
+                # §5.2: an undated proposed appointment after a dated one = cancelled in Ocean.
+                start = current.start if dated_before else row.start
+                self._event("appointment_cancelled", {"start": _iso(start)},
+                            key=dedupe.appointment_cancelled_key(start))
+                if dated_before:
+                    current.cancelled = True
+                row.cancelled = cancelled_status
+                if referral.status == Status.BOOKED:
+                    self._set_status(Status.ACCEPTED)
+                referral.attention = ATTENTION_APPOINTMENT_CANCELLED
+                self.booking_confirmed = False
+            elif appt.patient_instruction:
+                self._event("appointment_instructions", {},
+                            key="appointment:instructions:" + _digest(appt.patient_instruction))
+        else:
+            code = "appointment_changed" if dated_before else "appointment_booked"
+            params = {"start": _iso(appt.start), "end": _iso(appt.end), "confirmed": row.confirmed}
+            self._event(code, params, key=dedupe.appointment_key(appt.start, row.participant_status, row.status))
+            if referral.status not in (Status.BOOKED, Status.COMPLETED, Status.DECLINED) \
+                    and referral.status not in lifecycle.TERMINAL_FOR_OCEAN:
+                self._set_status(Status.BOOKED)
+            if referral.attention == ATTENTION_APPOINTMENT_CANCELLED:
+                referral.attention = ""
+            self.booking_confirmed = row.confirmed
+        if current is not None:
+            current.superseded = True
+            current.save(update_fields=["superseded", "cancelled"])
+        row.save()
+        return row
+
+    # --- messages ---------------------------------------------------------------------------
+
+    def _apply_communications(self) -> None:
+        referral = self.referral
+        for comm in self.message.communications:
+            text = "\n\n".join(t for t in comm.payload_texts if t)
+            if not text and not comm.attachment_titles:
+                continue
+            key = dedupe.communication_key(comm.payload_texts, comm.sent)
+            direction = self._communication_direction(comm.sender)
+            try:
+                with transaction.atomic():
+                    CommunicationMessage.objects.create(
+                        referral=referral, direction=direction, text=text, sent_at=comm.sent,
+                        sender_name=(comm.sender or "")[:300], identifier=(comm.identifier or "")[:200],
+                        attachment_titles=list(comm.attachment_titles), attachment_urls=list(comm.attachment_urls),
+                        in_response_to=list(comm.in_response_to), dedupe_key=key, inbound_message=self.inbound,
+                    )
+            except IntegrityError:
+                continue  # already in the thread (cumulative bundle, or our own message echoed)
+            self._event("message_received", {"direction": direction, "sender": comm.sender or ""}, key=key)
+            self._after_message(direction)
+
+    def _communication_direction(self, sender: str | None) -> str:
+        if self.referral.direction != Direction.SENT:
+            return CommunicationMessage.Direction.FROM_REFERRER
+        # On a copy of a referral the clinic sent, the referrer is the clinic itself.
+        same = sender and self.referral.referrer_name and sender.strip().lower() == self.referral.referrer_name.lower()
+        return CommunicationMessage.Direction.FROM_US if same else CommunicationMessage.Direction.FROM_RECEIVER
+
+    def _after_message(self, direction: str) -> None:
+        referral = self.referral
+        if referral.status in lifecycle.TERMINAL_FOR_OCEAN or referral.status == Status.DECLINED:
+            return
+        if direction == CommunicationMessage.Direction.FROM_RECEIVER and referral.status != Status.AWAITING_REPLY:
+            self._set_status(Status.AWAITING_REPLY)  # Ocean: the receiver asked, the sender must reply
+        elif direction == CommunicationMessage.Direction.FROM_REFERRER and referral.status == Status.AWAITING_REPLY:
+            # The referrer answered our question: back where the referral was before.
+            before = (referral.status_changes.filter(to_status=Status.AWAITING_REPLY)
+                      .order_by("-id").values_list("from_status", flat=True).first())
+            self._set_status(before or Status.ACCEPTED)
+
+    # --- timeline -----------------------------------------------------------------------------
+
+    def _msg_key(self, what: str) -> str:
+        return f"msg:{self.inbound.pk}:{what}"
+
+    def _message_has_events(self) -> bool:
+        # Reprocessing an already processed message: its entries exist, add nothing.
+        return Event.objects.filter(referral=self.referral, inbound_message=self.inbound).exists()
+
+    def _event(self, code: str, params: dict, *, key: str) -> bool:
+        """Add a timeline entry; False if one with this key exists (the fact is not new)."""
+        referral = self.referral
+        try:
+            with transaction.atomic():
+                Event.objects.create(
+                    clinic=self.clinic, referral=referral, kind=(self.message.event_code or "")[:100],
+                    code=code, params=params, dedupe_key=key[:300], occurred_at=self.message.timestamp,
+                    inbound_message=self.inbound,
+                )
+        except IntegrityError:
+            return False
+        self.events_added += 1
+        return True
