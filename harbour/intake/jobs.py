@@ -83,3 +83,34 @@ def process_pending(limit: int = BATCH_SIZE) -> int:
 
 
 WORKER_JOBS = [process_pending]
+
+
+# --- Reprocessing (the `reprocess` command and the inbound messages page) ---------------
+
+REPROCESSABLE = (
+    InboundMessage.State.FAILED, InboundMessage.State.UNKNOWN_EVENT, InboundMessage.State.PROCESSED,
+)
+
+
+def reprocess(queryset, *, now: bool = False) -> dict[str, int]:
+    """Put the chosen messages back in the queue (default), or process them at once.
+
+    Pending and duplicate messages are left alone. Processing is idempotent, so reprocessing a
+    processed message adds no second referral or timeline entry. Returns counts by outcome.
+    """
+    eligible = queryset.filter(state__in=REPROCESSABLE)
+    if not now:
+        count = eligible.update(state=InboundMessage.State.PENDING, error="")
+        return {"queued": count}
+    counts: dict[str, int] = {}
+    for pk in eligible.order_by("id").values_list("id", flat=True):
+        with transaction.atomic():
+            message = (
+                InboundMessage.objects.select_for_update(of=("self",)).select_related("clinic")
+                .filter(pk=pk, state__in=REPROCESSABLE).first()
+            )
+            if message is None:  # picked by a worker meanwhile
+                continue
+            state = process_one(message)
+        counts[state] = counts.get(state, 0) + 1
+    return counts

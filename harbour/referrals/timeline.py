@@ -1,0 +1,86 @@
+"""Timeline sentences: Event.code + params → a translated sentence for staff."""
+from __future__ import annotations
+
+from django.utils import formats
+from django.utils.dateparse import parse_datetime
+from django.utils.timezone import localtime
+from django.utils.translation import gettext as _, ngettext
+
+from .models import Event, Status
+
+GROUP_LABELS = {
+    "patient": lambda: _("patient demographics"),
+    "referrer": lambda: _("referrer"),
+    "target": lambda: _("target listing"),
+    "request": lambda: _("referral details"),
+}
+
+
+def _when(value: str) -> str:
+    parsed = parse_datetime(value or "")
+    if parsed is None:
+        return "?"
+    return formats.date_format(localtime(parsed), "DATETIME_FORMAT")
+
+
+def _status(value: str) -> str:
+    try:
+        return str(Status(value).label)
+    except ValueError:
+        return value or "?"
+
+
+def describe(event: Event) -> str:
+    p = event.params or {}
+    code = event.code
+    if code == "referral_received":
+        return _("Referral received from Ocean.")
+    if code == "first_seen_in_update":
+        return _("Referral first seen in an update (it was created in Ocean before this endpoint received it).")
+    if code == "referral_resent":
+        return _("Ocean sent this referral again as new; Harbour updated it.")
+    if code == "data_corrected":
+        return _("Ocean sent a data correction.")
+    if code == "older_not_applied":
+        return _("An update older than the data already shown arrived late; it was not applied.")
+    if code == "fields_changed":
+        group = GROUP_LABELS.get(p.get("group"), lambda: p.get("group", ""))()
+        text = _("Updated by Ocean: %(what)s.") % {"what": group}
+        if p.get("protected"):
+            text += " " + _("Name, health card, birth date or sex changed: review before updating the chart.")
+        return text
+    if code == "form_changed":
+        return _("The referral form changed.")
+    if code == "attachment_added":
+        if p.get("kind") == "letter":
+            return _("Referral letter available: %(title)s") % {"title": p.get("title") or "—"}
+        return _("Attachment added: %(title)s") % {"title": p.get("title") or "—"}
+    if code == "attachments_removed":
+        count = int(p.get("count") or 0)
+        return ngettext("%(count)d attachment is no longer listed by Ocean.",
+                        "%(count)d attachments are no longer listed by Ocean.", count) % {"count": count}
+    if code == "task_status":
+        if p.get("to"):
+            return _("Ocean status %(task)s: %(from)s → %(to)s.") % {
+                "task": p.get("task_status", ""), "from": _status(p.get("from")), "to": _status(p.get("to"))}
+        return _("Ocean status %(task)s.") % {"task": p.get("task_status", "")}
+    if code == "cancelled_by_sender":
+        return _("Cancelled by the sender.")
+    if code == "appointment_booked":
+        if p.get("confirmed"):
+            return _("Appointment booked (confirmed): %(start)s.") % {"start": _when(p.get("start"))}
+        return _("Appointment booked (unconfirmed): %(start)s.") % {"start": _when(p.get("start"))}
+    if code == "appointment_changed":
+        return _("Appointment changed: %(start)s.") % {"start": _when(p.get("start"))}
+    if code == "appointment_cancelled":
+        return _("Appointment of %(start)s cancelled in Ocean: the referral is back to pending booking.") % {
+            "start": _when(p.get("start"))}
+    if code == "appointment_instructions":
+        return _("Appointment instructions sent, without a date.")
+    if code == "message_received":
+        return _("New message from %(sender)s.") % {"sender": p.get("sender") or _("the referrer")}
+    if code == "no_change":
+        return _("Update from Ocean with nothing new.")
+    if code == "not_understood":
+        return _("Message not understood (event %(event)s); it was kept.") % {"event": p.get("event_code") or "?"}
+    return code
