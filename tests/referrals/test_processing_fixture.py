@@ -57,7 +57,6 @@ def test_real_fixture_processes_into_a_referral(clinic, site):
     assert letter.url.endswith(f"/ServiceRequest/{B.REF}/$letter")
     assert letter.title == "DKTest--2025-05-27.pdf" and letter.content_type == "application/pdf"
     assert letter.created == datetime(2025, 5, 27, 11, 38, tzinfo=EDT)
-    assert letter.fetch_state == "pending"
 
     events = list(Event.objects.filter(referral=r))
     assert [(e.code, e.inbound_message_id, e.kind) for e in events if e.code == "referral_received"] == [
