@@ -1,0 +1,80 @@
+"""A failing message is kept, marked without patient data, blocks nobody, and reprocesses after a fix."""
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from harbour.core.worker import run_until_idle
+from harbour.intake.models import InboundMessage
+from harbour.referrals import snapshot
+from harbour.referrals.models import Event, Referral
+from tests.referrals import bundles as B
+
+
+@pytest.fixture
+def buggy_reader(monkeypatch):
+    """A processing bug whose exception text quotes patient data."""
+    real = snapshot.snapshot_fields
+
+    def explode(message):
+        if message.event == "notify-update-service-request":
+            raise ValueError(f"cannot handle patient {message.patient.family} HCN {message.patient.hcn}")
+        return real(message)
+
+    monkeypatch.setattr(snapshot, "snapshot_fields", explode)
+    return monkeypatch
+
+
+def test_failure_is_safe_does_not_block_and_reprocesses(clinic, site, buggy_reader):
+    bad = B.store(clinic, B.variant(B.FULL))  # stored first, fails
+    good = B.store(clinic, B.load())
+    run_until_idle()
+    bad.refresh_from_db()
+    good.refresh_from_db()
+    assert good.state == "processed"
+    assert bad.state == "failed" and bad.attempts == 1
+    assert bad.error.startswith("ValueError at test_processing_failures.py:")  # class and place only
+    for secret in ("DKTest", "1234567890", "cannot handle"):
+        assert secret not in bad.error
+    assert Referral.objects.count() == 1
+    assert not Event.objects.filter(inbound_message=bad).exists()  # nothing half-applied
+
+    buggy_reader.undo()  # the fix is deployed
+    out = StringIO()
+    call_command("reprocess", "--failed", stdout=out)
+    assert "queued: 1" in out.getvalue()
+    run_until_idle()
+    bad.refresh_from_db()
+    assert bad.state == "processed" and bad.error == "" and bad.attempts == 2
+    assert Referral.objects.get().patient_hcn == "1234567890"
+
+
+def test_reprocess_now_by_id_is_idempotent(clinic, site):
+    message = B.store(clinic, B.variant(B.FULL))
+    run_until_idle()
+    referral = Referral.objects.get()
+    before = list(referral.events.values_list("code", "dedupe_key"))
+    out = StringIO()
+    call_command("reprocess", "--id", str(message.pk), "--now", "--clinic", "soleil.example.org", stdout=out)
+    assert "processed: 1" in out.getvalue()
+    assert list(referral.events.values_list("code", "dedupe_key")) == before
+    assert referral.messages.count() == 1 and referral.attachments.count() == 2
+
+
+def test_reprocess_command_needs_a_choice_and_a_real_clinic(clinic):
+    with pytest.raises(CommandError, match="--failed"):
+        call_command("reprocess")
+    with pytest.raises(CommandError, match="No clinic"):
+        call_command("reprocess", "--failed", "--clinic", "nowhere.example.org")
+    out, err = StringIO(), StringIO()
+    call_command("reprocess", "--id", "999", stdout=out, stderr=err)
+    assert "No inbound message 999" in err.getvalue() and "Nothing to reprocess" in out.getvalue()
+
+
+def test_reprocess_leaves_other_clinics_alone(clinic, other_clinic, site, buggy_reader):
+    mine = B.store(clinic, B.variant(B.FULL))
+    theirs = B.store(other_clinic, B.variant(B.FULL))
+    run_until_idle()
+    call_command("reprocess", "--failed", "--clinic", str(clinic.pk), stdout=StringIO())
+    assert InboundMessage.objects.get(pk=mine.pk).state == "pending"
+    assert InboundMessage.objects.get(pk=theirs.pk).state == "failed"
