@@ -61,7 +61,10 @@ class ConnectionCheck:
 
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
-    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    try:
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    except ValueError:
+        raise RefusedHost("the document URL is malformed") from None
     return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
@@ -138,7 +141,9 @@ class OceanClient:
 
     def checked_url(self, url: str) -> str:
         """`url` if it is on the configured Ocean server (scheme, host and port), else RefusedHost."""
-        if _origin(url) != _origin(self.base_url) or not urlsplit(url).path.startswith(urlsplit(self.fhir_url).path):
+        path = urlsplit(url).path
+        if _origin(url) != _origin(self.base_url) or not path.startswith(urlsplit(self.fhir_url).path + "/") \
+                or "/../" in path or "\\" in url or "@" in urlsplit(url).netloc:
             raise RefusedHost("the document URL is not on the configured Ocean server")
         return url
 
