@@ -25,3 +25,21 @@ SANDBOX_PUBLIC_URL = env_str("SANDBOX_PUBLIC_URL", "http://localhost:8081").rstr
 # Compresses Ocean's retry schedule: 60 means one hour passes in one minute.
 SANDBOX_TIME_SCALE = float(env_str("SANDBOX_TIME_SCALE", "1"))
 SANDBOX_TOKEN_LIFETIME_SECONDS = env_int("SANDBOX_TOKEN_LIFETIME_SECONDS", 3600)
+# How long a webhook delivery waits for the integration's endpoint before counting a failure.
+SANDBOX_DELIVERY_TIMEOUT_SECONDS = float(env_str("SANDBOX_DELIVERY_TIMEOUT_SECONDS", "10"))
+
+
+def _admin_token() -> str:
+    """The JSON admin API's token: SANDBOX_ADMIN_TOKEN, else one generated once under var/."""
+    import secrets
+
+    path = VAR_DIR / "sandbox-admin-token"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# Protects /sandbox-api/ (header X-Sandbox-Admin-Token); `harbour sandbox admin_token` prints it.
+SANDBOX_ADMIN_TOKEN = env_str("SANDBOX_ADMIN_TOKEN") or _admin_token()
