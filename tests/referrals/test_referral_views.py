@@ -81,7 +81,7 @@ def test_inbound_messages_list(staff_client, clinic, referral):
     assert "notify-update-service-request" in page and "add-service-request" in page
     assert "ProcessingError: the stored body is not valid JSON" in page
     assert reverse("referrals:detail", args=[referral.pk]) in page
-    assert "Process again" not in page  # no permission
+    assert 'name="message"' not in page and reverse("referrals:reprocess") not in page  # no permission
     failed = staff_client.get(reverse("referrals:inbound_messages") + "?state=failed").content.decode()
     assert failed.count('id="message-') == 1
 
@@ -101,7 +101,10 @@ def test_reprocess_button_needs_the_permission(staff_client, admin_client, clini
     url = reverse("referrals:reprocess")
     assert staff_client.post(url).status_code == 403
     assert admin_client.get(url).status_code == 405
-    assert "Process again" in admin_client.get(reverse("referrals:inbound_messages")).content.decode()
+    page = admin_client.get(reverse("referrals:inbound_messages"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f'name="message" value="{failed.pk}"' in page and "Process the failed message again" in page
+    french = admin_client.get(reverse("referrals:inbound_messages"), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Traiter de nouveau le message en échec" in french
     response = admin_client.post(url, follow=True)
     assert response.status_code == 200
     failed.refresh_from_db()
