@@ -1,0 +1,231 @@
+"""Staff actions: state checks, local state, timeline with echo keys, one enqueued message each."""
+from datetime import datetime, timedelta, timezone as dt_timezone
+
+import pytest
+
+from harbour.fhir import codes
+from harbour.fhir.read import read_message
+from harbour.ocean import actions
+from harbour.ocean.actions import ActionNotAllowed, FileUpload
+from harbour.ocean.models import OutboundMessage
+from harbour.referrals.models import CommunicationMessage, Event, StatusChange
+from tests.ocean.conftest import make_referral
+
+START = datetime(2025, 7, 2, 14, 0, tzinfo=dt_timezone(timedelta(hours=-4)))
+
+
+def only_message(referral):
+    [message] = OutboundMessage.objects.filter(referral=referral)
+    return message
+
+
+def test_accept_updates_state_timeline_and_outbox(referral, admin_user):
+    message = actions.accept(referral, admin_user)
+    referral.refresh_from_db()
+    assert (referral.status, referral.ocean_folder, referral.ocean_task_status) == (
+        "accepted", "pending_booking", "accepted")
+    assert message.kind == "accept" and message.state == "pending" and message.created_by == admin_user
+    assert message.event_code == codes.NOTIFY_ADD_PROCESS_REQUEST  # the first Task
+    read = read_message(message.bundle)
+    assert read.tasks[0].status == "accepted" and read.referral_ref == referral.ocean_ref
+    event = Event.objects.get(referral=referral, outbound_id=message.pk)
+    assert event.code == "task_status" and event.actor == admin_user
+    assert event.dedupe_key == message.echo_key and message.echo_key.startswith("task:accepted:")
+    change = StatusChange.objects.get(referral=referral)
+    assert (change.from_status, change.to_status, change.outbound_id) == ("new", "accepted", message.pk)
+
+
+def test_echo_of_our_accept_adds_nothing(referral, admin_user):
+    """Processing builds the same key from Ocean's echo; the timeline refuses a second row."""
+    from harbour.referrals import dedupe
+
+    message = actions.accept(referral, admin_user)
+    task = read_message(message.bundle).tasks[0]
+    assert dedupe.task_key(task.status, task.authored_on) == message.echo_key
+    assert Event.objects.filter(referral=referral, dedupe_key=message.echo_key).count() == 1
+
+
+def test_double_accept_gives_one_message(referral, admin_user):
+    actions.accept(referral, admin_user)
+    with pytest.raises(ActionNotAllowed):
+        actions.accept(referral, admin_user)
+    assert OutboundMessage.objects.filter(referral=referral).count() == 1
+
+
+def test_double_submit_with_same_key_is_silent(referral, admin_user):
+    first = actions.accept(referral, admin_user, idempotency_key="form-123")
+    second = actions.accept(referral, admin_user, idempotency_key="form-123")
+    assert first.pk == second.pk
+    assert OutboundMessage.objects.filter(referral=referral).count() == 1
+    assert Event.objects.filter(referral=referral).count() == 1
+
+
+def test_decline_requires_reason_and_later_status_is_update(referral, admin_user):
+    with pytest.raises(ActionNotAllowed):
+        actions.decline(referral, admin_user, "   ")
+    assert not OutboundMessage.objects.exists()
+    actions.accept(referral, admin_user)
+    message = actions.decline(referral, admin_user, "Outside our catchment")
+    assert message.event_code == codes.NOTIFY_UPDATE_PROCESS_REQUEST
+    task = read_message(message.bundle).tasks[0]
+    assert (task.status, task.status_reason) == ("rejected", "Outside our catchment")
+    referral.refresh_from_db()
+    assert referral.status == "declined" and referral.ocean_folder == "declined"
+
+
+@pytest.mark.parametrize("fields", [
+    {"status": "cancelled"}, {"status": "forwarded"}, {"status": "externally_managed"},
+    {"direction": "sent"}, {"direction": "unknown"},
+])
+def test_actions_refused_on_locked_referrals(clinic, ocean_settings, admin_user, fields):
+    referral = make_referral(clinic, **fields)
+    calls = [
+        lambda: actions.accept(referral, admin_user),
+        lambda: actions.decline(referral, admin_user, "no"),
+        lambda: actions.complete(referral, admin_user),
+        lambda: actions.book(referral, admin_user, START, duration=30),
+        lambda: actions.send_message(referral, admin_user, "hello"),
+    ]
+    for call in calls:
+        with pytest.raises(ActionNotAllowed) as caught:
+            call()
+        assert str(caught.value.message)
+    assert not OutboundMessage.objects.exists()
+    referral.refresh_from_db()
+    assert referral.status == fields.get("status", "new")
+
+
+def test_refused_when_another_site(clinic, ocean_settings, admin_user):
+    referral = make_referral(clinic)
+    ocean_settings.site_number = "9999"
+    ocean_settings.save()
+    with pytest.raises(ActionNotAllowed, match="another Ocean site"):
+        actions.accept(referral, admin_user)
+
+
+def test_state_checks(referral, admin_user):
+    with pytest.raises(ActionNotAllowed):
+        actions.complete(referral, admin_user)  # new: accept or book first
+    with pytest.raises(ActionNotAllowed):
+        actions.rebook(referral, admin_user, START, duration=30)
+    with pytest.raises(ActionNotAllowed):
+        actions.cancel_appointment(referral, admin_user, "x")
+
+
+def test_book_rebook_cancel_complete(referral, admin_user):
+    actions.accept(referral, admin_user)
+    booked = actions.book(referral, admin_user, START, duration=timedelta(minutes=45), location="Room 2",
+                          confirmed=True, instructions="Arrive early")
+    assert booked.event_code == codes.NOTIFY_ADD_APPOINTMENT
+    referral.refresh_from_db()
+    assert (referral.status, referral.ocean_folder) == ("booked", "booking_confirmed")
+    appt = referral.appointments.get(superseded=False)
+    assert (appt.start, appt.end, appt.minutes, appt.participant_status, appt.confirmed) == (
+        START, START + timedelta(minutes=45), 45, "accepted", True)
+    assert Event.objects.get(outbound_id=booked.pk).code == "appointment_booked"
+    with pytest.raises(ActionNotAllowed, match="rebook"):
+        actions.book(referral, admin_user, START, duration=30)
+
+    new_start = START + timedelta(days=1)
+    rebooked = actions.rebook(referral, admin_user, new_start, new_start + timedelta(minutes=30))
+    assert rebooked.event_code == codes.NOTIFY_UPDATE_PROCESS_REQUEST
+    read = read_message(rebooked.bundle)
+    assert read.focus == ("Appointment", "Task") and read.appointments[0].start == new_start
+    assert read.appointments[0].participant_status == "tentative"
+    referral.refresh_from_db()
+    assert referral.ocean_folder == "booking_unconfirmed"
+
+    with pytest.raises(ActionNotAllowed):
+        actions.cancel_appointment(referral, admin_user, " ")
+    cancelled = actions.cancel_appointment(referral, admin_user, "Clinic closed")
+    assert read_message(cancelled.bundle).appointments[0].is_cancellation_signal
+    referral.refresh_from_db()
+    assert referral.status == "accepted" and referral.ocean_folder == "pending_booking"
+    from harbour.referrals.dedupe import appointment_cancelled_key
+
+    assert cancelled.echo_key == appointment_cancelled_key(new_start)
+    assert referral.appointments.filter(cancelled=True, start=new_start).exists()
+
+    done = actions.complete(referral, admin_user)
+    assert read_message(done.bundle).tasks[0].status == "completed"
+    referral.refresh_from_db()
+    assert referral.status == "completed"
+    kinds = list(OutboundMessage.objects.filter(referral=referral).values_list("kind", flat=True))
+    assert kinds == ["accept", "book", "rebook", "cancel_appointment", "complete"]
+
+
+def test_instructions_only_booking(referral, admin_user):
+    message = actions.book(referral, admin_user, None, instructions="Call 555-0100 to book")
+    appointment = read_message(message.bundle).appointments[0]
+    assert appointment.status == "proposed" and appointment.start is None
+    referral.refresh_from_db()
+    assert referral.status == "accepted"
+
+
+def test_bad_booking_refused(referral, admin_user):
+    with pytest.raises(ActionNotAllowed):
+        actions.book(referral, admin_user, START, START - timedelta(hours=1))
+    with pytest.raises(ActionNotAllowed):
+        actions.book(referral, admin_user, None)
+    assert not OutboundMessage.objects.exists()
+    referral.refresh_from_db()
+    assert referral.status == "new"
+
+
+def test_send_message_with_attachment(referral, admin_user):
+    admin_user.first_name, admin_user.last_name = "Ana", "Roy"
+    admin_user.save()
+    pdf = FileUpload("../../etc/report.pdf", "application/pdf", b"%PDF-1.4 hello")
+    message = actions.send_message(referral, admin_user, "Please see the attached.", pdf)
+    assert message.event_code == codes.SEND_COMMUNICATION_FROM_PROVIDER
+    read = read_message(message.bundle)
+    mine = read.communications[0]
+    assert mine.payload_texts == ("Please see the attached.",) and mine.attachment_titles == ("report.pdf",)
+    assert mine.sender == "Ana Roy"
+    thread = CommunicationMessage.objects.get(referral=referral)
+    assert thread.direction == "from_us" and thread.dedupe_key == message.echo_key
+    from harbour.referrals import dedupe
+
+    assert dedupe.communication_key(mine.payload_texts, mine.sent) == thread.dedupe_key
+    referral.refresh_from_db()
+    assert referral.ocean_folder == "awaiting_response" and referral.status == "new"
+
+
+@pytest.mark.parametrize("upload, problem", [
+    (FileUpload("a.exe", "application/x-msdownload", b"MZ"), "type"),
+    (FileUpload("a.pdf", "application/pdf", b"not a pdf"), "content"),
+    (FileUpload("a.png", "image/png", b"\xff\xd8\xff jpeg"), "content"),
+    (FileUpload("a.txt", "text/plain", b"\xff\xfe\x00bad"), "content"),
+    (FileUpload("a.pdf", "application/pdf", b""), "empty"),
+])
+def test_bad_attachments_refused(referral, admin_user, upload, problem):
+    with pytest.raises(ActionNotAllowed) as caught:
+        actions.send_message(referral, admin_user, "x", upload)
+    assert problem in str(caught.value.message)
+    assert not OutboundMessage.objects.exists() and not CommunicationMessage.objects.exists()
+
+
+def test_attachment_size_limit(referral, admin_user, settings):
+    settings.HARBOUR_OCEAN_MESSAGE_MAX_BYTES = 1024
+    with pytest.raises(ActionNotAllowed, match="too large"):
+        actions.send_message(referral, admin_user, "x", FileUpload("a.txt", "text/plain", b"a" * 1025))
+    actions.send_message(referral, admin_user, "x", FileUpload("a.txt", "text/plain", b"a" * 1024))
+
+
+def test_empty_message_refused(referral, admin_user):
+    with pytest.raises(ActionNotAllowed):
+        actions.send_message(referral, admin_user, "  ")
+
+
+def test_action_rolled_back_when_enqueue_fails(referral, admin_user, monkeypatch):
+    from harbour.ocean import outbox
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(outbox, "enqueue", broken)
+    with pytest.raises(RuntimeError):
+        actions.accept(referral, admin_user)
+    referral.refresh_from_db()
+    assert referral.status == "new"
+    assert not Event.objects.exists() and not StatusChange.objects.exists()
