@@ -23,7 +23,8 @@ _COLUMNS = {"oauth_client_secret": "oauth_client_secret_encrypted"}
 
 def _locked_settings(clinic) -> OceanSettings:
     ocean_settings_for(clinic)  # creates the row on first use
-    return OceanSettings.objects.select_for_update().select_related("inbound_key_generated_by").get(clinic=clinic)
+    # Lock our row only (of=self): PostgreSQL refuses FOR UPDATE on the nullable side of a join.
+    return OceanSettings.objects.select_for_update(of=("self",)).select_related("inbound_key_generated_by").get(clinic=clinic)
 
 
 def _settings_page(request, ocean, *, form=None, new_key=None, status=200):

@@ -9,6 +9,11 @@ from tests.conftest import PASSWORD
 HOST = "soleil.example.org"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 class PageFacts(HTMLParser):
     """Collects what accessibility needs: <title>, <html lang>, fields and the labels pointing at them."""
 
