@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "harbour.audit",
     "harbour.intake",
     "harbour.referrals",
+    "harbour.patients",
     "harbour.ocean",
     # The sandbox's tables exist here too so its tests run in one process; it is served only
     # by its own settings (harbour.sandbox.settings) against its own database.

@@ -14,4 +14,5 @@ urlpatterns = [
     path("audit/", include("harbour.audit.urls")),
     path("referrals/", include("harbour.referrals.urls")),
     path("ocean/", include("harbour.ocean.urls")),
+    path("patients/", include("harbour.patients.urls")),
 ]
