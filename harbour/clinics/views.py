@@ -5,6 +5,7 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from harbour.audit.log import record
@@ -44,6 +45,7 @@ def _settings_page(request, ocean, *, form=None, new_key=None, status=200):
     return response
 
 
+@sensitive_post_parameters("oauth_client_secret")  # kept out of error reports and their logs
 @staff_view(permission=SETTINGS_PERMISSION)
 @require_http_methods(["GET", "POST"])
 @never_cache
@@ -164,6 +166,7 @@ def user_permissions(request, user_id: int):
     return redirect("clinics:users")
 
 
+@sensitive_post_parameters("new-password1", "new-password2")
 @staff_view(permission=USERS_PERMISSION)
 @require_POST
 def add_user(request):

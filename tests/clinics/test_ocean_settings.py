@@ -266,3 +266,13 @@ def test_the_page_switches_to_english(admin_client):
     ]
     admin_client.post("/i18n/setlang/", {"language": "fr", "next": SETTINGS_URL})
     assert "Enregistrer les paramètres Ocean" in text(admin_client.get(SETTINGS_URL))
+
+
+def test_the_secret_is_hidden_from_error_reports(admin_client, clinic):
+    from django.views.debug import SafeExceptionReporterFilter
+
+    response = admin_client.post(SETTINGS_URL, valid_settings(oauth_client_id="client-1", oauth_client_secret=SECRET))
+    request = response.wsgi_request
+    assert request.sensitive_post_parameters == ("oauth_client_secret",)
+    cleaned = SafeExceptionReporterFilter().get_post_parameters(request)
+    assert cleaned["oauth_client_secret"] != SECRET and cleaned["oauth_client_id"] == "client-1"
