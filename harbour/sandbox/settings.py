@@ -12,6 +12,8 @@ DATABASES = {
 }
 MIDDLEWARE = [m for m in MIDDLEWARE if m != "harbour.clinics.tenancy.ClinicMiddleware"]  # noqa: F405
 LANGUAGE_CODE = "en"
+# English only, like Ocean: the browser's language never switches Django's own messages to French.
+LANGUAGES = [("en", "English")]
 HARBOUR_WORKER_APPS = ["harbour.sandbox"]
 # Harbour and the sandbox both run on localhost in development: cookies must not collide.
 SESSION_COOKIE_NAME = "sandbox_sessionid"

@@ -14,6 +14,8 @@ PUBLIC_URL = "http://sandbox.test:8081"
 @pytest.fixture(autouse=True)
 def sandbox_settings(settings):
     settings.ROOT_URLCONF = "harbour.sandbox.urls"
+    settings.LANGUAGE_CODE = "en"
+    settings.LANGUAGES = [("en", "English")]
     settings.SANDBOX_PUBLIC_URL = PUBLIC_URL
     settings.SANDBOX_TIME_SCALE = 1
     settings.SANDBOX_ADMIN_TOKEN = ADMIN_TOKEN
