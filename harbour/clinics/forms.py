@@ -217,3 +217,5 @@ class AddUserForm(UserCreationForm):
         kwargs.setdefault("prefix", "new")
         super().__init__(*args, **kwargs)
         self.fields["username"].widget.attrs["autocomplete"] = "off"
+        # The users table comes first on the page; jumping to this form would lose keyboard users.
+        self.fields["username"].widget.attrs.pop("autofocus", None)
