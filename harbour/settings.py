@@ -132,7 +132,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# WhiteNoise serves the apps' static files directly; STATIC_ROOT only for `collectstatic` setups.
+STATIC_ROOT = env_str("HARBOUR_STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = Path(env_str("HARBOUR_MEDIA_ROOT") or VAR_DIR / "media")
 STORAGES = {
@@ -158,5 +159,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("HARBOUR_LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {"django.request": {"level": "ERROR"}, "httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
