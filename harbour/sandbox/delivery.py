@@ -31,6 +31,17 @@ CLAIM_SECONDS = 120
 NO_KEY_ERROR = "Not sent: Ocean Cloud Connect does not hold this site's shared encryption key."
 
 
+_client: httpx.Client | None = None
+
+
+def http_client() -> httpx.Client:
+    """One connection pool per process (building TLS contexts per attempt is slow)."""
+    global _client
+    if _client is None:
+        _client = httpx.Client(follow_redirects=False)
+    return _client
+
+
 def scaled(seconds: float) -> timedelta:
     return timedelta(seconds=seconds / conf.time_scale())
 
@@ -98,8 +109,9 @@ def attempt(delivery: Delivery, now: datetime) -> DeliveryAttempt:
         try:
             headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json, application/json"}
             headers.update(auth_headers(integration))
-            with httpx.Client(timeout=conf.delivery_timeout_seconds(), follow_redirects=False) as client:
-                response = client.post(integration.request_url, content=bytes(delivery.bundle), headers=headers)
+            response = http_client().post(
+                integration.request_url, content=bytes(delivery.bundle), headers=headers, timeout=conf.delivery_timeout_seconds(),
+            )
             status = response.status_code
             excerpt = response.text[:EXCERPT_CHARS]
         except AuthError as exc:
@@ -156,8 +168,8 @@ class AuthError(Exception):
     pass
 
 
-# Tokens from integrations' OAuth2 token endpoints: {integration id: (token, expiry monotonic)}.
-_oauth_tokens: dict[int, tuple[str, float]] = {}
+# Tokens from integrations' OAuth2 token endpoints: {integration settings: (token, expiry monotonic)}.
+_oauth_tokens: dict[tuple, tuple[str, float]] = {}
 
 
 def auth_headers(integration: Integration) -> dict:
@@ -173,16 +185,16 @@ def auth_headers(integration: Integration) -> dict:
 
 
 def _oauth_token(integration: Integration) -> str:
-    cached = _oauth_tokens.get(integration.pk)
+    key = (integration.pk, integration.oauth_token_url, integration.oauth_client_id, integration.secret_encrypted)
+    cached = _oauth_tokens.get(key)
     if cached and cached[1] > time.monotonic():
         return cached[0]
     try:
-        with httpx.Client(timeout=conf.delivery_timeout_seconds()) as client:
-            response = client.post(integration.oauth_token_url, data={
-                "grant_type": "client_credentials",
-                "client_id": integration.oauth_client_id,
-                "client_secret": integration.get_secret(),
-            })
+        response = http_client().post(integration.oauth_token_url, timeout=conf.delivery_timeout_seconds(), data={
+            "grant_type": "client_credentials",
+            "client_id": integration.oauth_client_id,
+            "client_secret": integration.get_secret(),
+        })
     except httpx.HTTPError as exc:
         raise AuthError(f"OAuth2 token request failed: {exc.__class__.__name__}.") from None
     try:
@@ -191,7 +203,7 @@ def _oauth_token(integration: Integration) -> str:
     except (ValueError, KeyError, TypeError):
         raise AuthError(f"OAuth2 token request refused (status {response.status_code}).") from None
     expires_in = body.get("expires_in") if isinstance(body.get("expires_in"), (int, float)) else 300
-    _oauth_tokens[integration.pk] = (token, time.monotonic() + max(expires_in - 30, 1))
+    _oauth_tokens[key] = (token, time.monotonic() + max(expires_in - 30, 1))
     return token
 
 
