@@ -1,14 +1,29 @@
 """Store first: the raw message is committed before Ocean gets its 200."""
 import hashlib
+import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, InterfaceError, connection, transaction
 
 from harbour.clinics.models import OceanSettings
 from harbour.fhir.model import Envelope
 from harbour.intake.models import InboundMessage
 
+log = logging.getLogger("harbour.intake")
+
 _FIELD_LENGTHS = {f.name: f.max_length for f in InboundMessage._meta.fields if getattr(f, "max_length", None)}
+
+
+def own_transaction():
+    """A savepoint inside a transaction; outside one, nothing: each statement is its own.
+
+    Outside a transaction (how the server runs) SQLite then holds its write lock only while a
+    statement runs, not while Python builds it, which is what lets concurrent deliveries
+    through. Inside one (tests, ATOMIC_REQUESTS) the savepoint keeps a failed statement from
+    spoiling the caller's transaction.
+    """
+    return transaction.atomic() if connection.in_atomic_block else nullcontext()
 
 
 @dataclass(frozen=True)
@@ -37,41 +52,57 @@ def result_label(envelope: Envelope, duplicate: bool) -> str:
 
 
 def store_message(
-    *, clinic_id: int, raw: bytes, envelope: Envelope, content_type: str, remote_addr: str | None, now
+    *,
+    clinic_id: int,
+    raw: bytes,
+    envelope: Envelope,
+    content_type: str,
+    remote_addr: str | None,
+    now,
+    recent_result: str | None = None,
 ) -> Stored:
     """Insert the message once (the unique constraint decides) and note the call on the settings row.
 
-    One transaction, so SQLite takes its write lock once. A duplicate is caught inside a
-    savepoint and the kept copy looked up afterwards; no check-then-insert, so two racing
-    deliveries still leave one row. Database errors propagate: the caller answers 503.
+    Database errors of the insert propagate (the caller answers 503). No check-then-insert:
+    a duplicate, even one racing in from another process, fails the insert and the kept copy
+    is looked up afterwards. The message is built before the database is touched.
     """
     bundle_id = clean_text(envelope.bundle_id, "bundle_id")
     sha256 = hashlib.sha256(raw).hexdigest()
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                message = InboundMessage.objects.create(
-                    clinic_id=clinic_id,
-                    raw=raw,
-                    sha256=sha256,
-                    content_type=clean_text(content_type, "content_type"),
-                    remote_addr=remote_addr,
-                    bundle_id=bundle_id,
-                    header_id=clean_text(envelope.header_id, "header_id"),
-                    event_code=clean_text(envelope.event_code, "event_code"),
-                    referral_ref=clean_text(envelope.referral_ref, "referral_ref"),
-                )
-            stored = Stored(message.pk, duplicate=False)
-        except IntegrityError:
-            kept = (
-                InboundMessage.objects.filter(clinic_id=clinic_id, bundle_id=bundle_id, sha256=sha256)
-                .values_list("pk", flat=True)
-                .first()
-            )
-            if kept is None:  # some other integrity failure: never answer 200 for it
-                raise
-            stored = Stored(kept, duplicate=True)
-        OceanSettings.objects.filter(clinic_id=clinic_id).update(
-            last_inbound_at=now, last_inbound_result=result_label(envelope, stored.duplicate)
+    message = InboundMessage(
+        clinic_id=clinic_id,
+        raw=raw,
+        sha256=sha256,
+        content_type=clean_text(content_type, "content_type"),
+        remote_addr=remote_addr,
+        bundle_id=bundle_id,
+        header_id=clean_text(envelope.header_id, "header_id"),
+        event_code=clean_text(envelope.event_code, "event_code"),
+        referral_ref=clean_text(envelope.referral_ref, "referral_ref"),
+    )
+    try:
+        with own_transaction():
+            message.save(force_insert=True)
+        stored = Stored(message.pk, duplicate=False)
+    except IntegrityError:
+        kept = (
+            InboundMessage.objects.filter(clinic_id=clinic_id, bundle_id=bundle_id, sha256=sha256)
+            .values_list("pk", flat=True)
+            .first()
         )
+        if kept is None:  # some other integrity failure: never answer 200 for it
+            raise
+        stored = Stored(kept, duplicate=True)
+    result = result_label(envelope, stored.duplicate)
+    if result != recent_result:  # the same result noted within the last second needs no write
+        note_accepted(clinic_id, result, now)
     return stored
+
+
+def note_accepted(clinic_id: int, result: str, now) -> None:
+    """Last accepted call, for the settings page. Best effort: the message is already kept."""
+    try:
+        with own_transaction():
+            OceanSettings.objects.filter(clinic_id=clinic_id).update(last_inbound_at=now, last_inbound_result=result)
+    except (DatabaseError, InterfaceError):
+        log.warning("last inbound call of clinic %s could not be noted", clinic_id)

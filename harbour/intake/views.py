@@ -14,17 +14,17 @@ import time
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError
-from django.db.models import F, Subquery
+from django.db.models import F
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from harbour.clinics.models import ClinicDomain, OceanSettings, hash_inbound_key
+from harbour.clinics.models import OceanSettings, hash_inbound_key
 from harbour.fhir.read import EnvelopeError, check_envelope
 from harbour.intake import ratelimit
 from harbour.intake.body import BodyNotJSON, BodyTooLarge, declared_length, parse_json, read_body
-from harbour.intake.models import RejectedCaller
+from harbour.intake.lookup import key_owner
 from harbour.intake.outcome import outcome_response
-from harbour.intake.store import store_message
+from harbour.intake.store import own_transaction, store_message
 
 log = logging.getLogger("harbour.intake")
 
@@ -93,10 +93,10 @@ def _receive(request, call: _Call):
     throttle_key = ratelimit.throttle_key(address)
     raw_key = request.META.get(_KEY_META, "").strip()
     key_hash = hash_inbound_key(raw_key) if raw_key else None
-    found = _lookup(key_hash, _host_domain(request), throttle_key, now) if key_hash else None
+    found = key_owner(key_hash, _host_domain(request), throttle_key, now) if key_hash else None
 
     # A blocked caller is refused before its key counts (ratelimit's docstring says why).
-    until = found["blocked_until"] if found else ratelimit.blocked_until(throttle_key, now)
+    until = ratelimit.blocked_until(throttle_key, now) if found is None or found.blocked else None
     if until:
         call.reason = "throttled"
         seconds = ratelimit.retry_after_seconds(until, now)
@@ -109,9 +109,9 @@ def _receive(request, call: _Call):
 
     authenticated = (
         found is not None
-        and hmac.compare_digest(found["inbound_key_hash"], key_hash)
+        and hmac.compare_digest(found.key_hash, key_hash)
         # On a clinic's own host only its key; on a host of no clinic, the key names the clinic.
-        and found["host_clinic_id"] in (None, found["clinic_id"])
+        and found.host_clinic_id in (None, found.clinic_id)
     )
     if not authenticated:
         call.clinic_id = _host_clinic_id(request)
@@ -123,7 +123,7 @@ def _receive(request, call: _Call):
             text = f"The {KEY_HEADER} header is missing or empty; send the key generated in Harbour's Ocean settings."
         return outcome_response(401, "security", text)
 
-    call.clinic_id = clinic_id = found["clinic_id"]
+    call.clinic_id = clinic_id = found.clinic_id
     rejected = _check_and_read(request, call)
     if not isinstance(rejected, bytes):
         _note_rejection(clinic_id, rejected.status_code, now, None)
@@ -149,6 +149,7 @@ def _receive(request, call: _Call):
         content_type=request.META.get("CONTENT_TYPE", ""),
         remote_addr=address,
         now=now,
+        recent_result=found.recent_result,
     )
     call.message_id = stored.message_id
     if stored.duplicate:
@@ -194,22 +195,6 @@ def _host_domain(request) -> str | None:
     return domain.strip().lower().rstrip(".")
 
 
-def _lookup(key_hash: str, domain: str | None, throttle_key: str | None, now) -> dict | None:
-    """The settings row holding this key, with the host's clinic and the caller's block: one query.
-
-    The database finds the row by the hash (unique index); the view then compares the hashes
-    in constant time. Looking up a SHA-256 leaks nothing useful about the key.
-    """
-    host_clinic = ClinicDomain.objects.filter(domain=domain or "").values("clinic_id")[:1]
-    block = RejectedCaller.objects.filter(address=throttle_key or "", blocked_until__gt=now).values("blocked_until")[:1]
-    rows = (
-        OceanSettings.objects.filter(inbound_key_hash=key_hash)
-        .annotate(host_clinic_id=Subquery(host_clinic), blocked_until=Subquery(block))
-        .values("clinic_id", "inbound_key_hash", "host_clinic_id", "blocked_until")[:1]
-    )
-    return rows[0] if rows else None
-
-
 def _host_clinic_id(request) -> int | None:
     # request.clinic is the tenancy middleware's lazy lookup (None when no clinic has this host).
     return getattr(getattr(request, "clinic", None), "pk", None)
@@ -221,11 +206,12 @@ def _note_rejection(clinic_id, status: int, now, throttle_key) -> None:
     Best effort: the answer stays what it is if this bookkeeping fails.
     """
     try:
-        if throttle_key is not None:
-            ratelimit.record_failure(throttle_key, now)
-        if clinic_id is not None:
-            OceanSettings.objects.filter(clinic_id=clinic_id).update(
-                last_rejected_at=now, last_rejected_status=status, rejected_count=F("rejected_count") + 1
-            )
+        with own_transaction():
+            if throttle_key is not None:
+                ratelimit.record_failure(throttle_key, now)
+            if clinic_id is not None:
+                OceanSettings.objects.filter(clinic_id=clinic_id).update(
+                    last_rejected_at=now, last_rejected_status=status, rejected_count=F("rejected_count") + 1
+                )
     except (DatabaseError, InterfaceError):
         log.warning("inbound rejection of clinic %s could not be recorded", clinic_id or "-")

@@ -1,12 +1,16 @@
 """POST /public/ocean/fhir_bundles: each answer's exact status and OperationOutcome, and what is stored."""
 import hashlib
 import logging
+from datetime import timedelta
 
 import orjson
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from harbour.clinics.models import OceanSettings
 from harbour.intake.models import InboundMessage
 from tests.intake.intake_client import HOST, KEY_META, REAL_BUNDLE, URL, bundle, give_key, ocean, outcome, post
 
@@ -153,6 +157,19 @@ def test_json_that_orjson_refuses_is_still_stored(clinic, key):
 
     assert response.status_code == 200
     assert bytes(InboundMessage.objects.get().raw) == raw
+
+
+def test_settings_row_is_not_rewritten_for_the_same_result_within_a_second(clinic, key):
+    assert post(bundle(id="first"), key).status_code == 200
+    noted = ocean(clinic).last_inbound_at
+    with CaptureQueriesContext(connection) as queries:
+        assert post(bundle(id="second"), key).status_code == 200
+    assert not any("clinics_oceansettings" in q["sql"] and q["sql"].startswith("UPDATE") for q in queries)
+    assert ocean(clinic).last_inbound_at == noted
+
+    OceanSettings.objects.filter(clinic=clinic).update(last_inbound_at=noted - timedelta(seconds=2))
+    assert post(bundle(id="third"), key).status_code == 200
+    assert ocean(clinic).last_inbound_at > noted
 
 
 # --- Duplicates -------------------------------------------------------------------------------
