@@ -11,6 +11,16 @@ from harbour.ocean.models import OutboundMessage
 from harbour.referrals.models import CommunicationMessage, Event, StatusChange
 from tests.ocean.conftest import make_referral
 
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 START = datetime(2025, 7, 2, 14, 0, tzinfo=dt_timezone(timedelta(hours=-4)))
 
 
@@ -229,3 +239,15 @@ def test_action_rolled_back_when_enqueue_fails(referral, admin_user, monkeypatch
     referral.refresh_from_db()
     assert referral.status == "new"
     assert not Event.objects.exists() and not StatusChange.objects.exists()
+
+
+def test_refusals_are_translated(clinic, ocean_settings, admin_user):
+    from django.utils import translation
+
+    referral = make_referral(clinic, status="cancelled")
+    with pytest.raises(ActionNotAllowed) as caught:
+        actions.accept(referral, admin_user)
+    with translation.override("fr"):
+        assert str(caught.value.message) == "L'expéditeur a annulé cette demande de consultation; elle ne peut plus être modifiée."
+    with translation.override("en"):
+        assert str(caught.value.message) == "The sender cancelled this referral; it can no longer be changed."
