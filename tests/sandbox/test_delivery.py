@@ -142,11 +142,27 @@ def test_any_non_2xx_is_retried_and_the_excerpt_is_bounded(pair, receiver):
     assert row.state == "pending" and row.last_status_code == 302
 
 
-def test_a_late_worker_skips_missed_slots_instead_of_bursting(db):
+def test_the_schedule_is_counted_in_attempts_from_the_first_one(db, settings):
+    settings.SANDBOX_TIME_SCALE = 1
     start = timezone.now()
-    assert next_attempt_after(start, start) == start + timedelta(minutes=1)
-    assert next_attempt_after(start, start + timedelta(hours=5, minutes=1)) == start + timedelta(hours=6)
-    assert next_attempt_after(start, start + timedelta(hours=96)) is None
+    assert next_attempt_after(start, 1) == start + timedelta(minutes=1)
+    assert next_attempt_after(start, 6) == start + timedelta(hours=1)
+    assert next_attempt_after(start, 101) == start + timedelta(hours=96)
+    assert next_attempt_after(start, 102) is None
+    settings.SANDBOX_TIME_SCALE = 60
+    assert next_attempt_after(start, 6) == start + timedelta(minutes=1)
+
+
+def test_a_late_worker_still_makes_every_attempt(pair, receiver, settings):
+    settings.SANDBOX_TIME_SCALE = 3600
+    receiver.default = (502, b"", 0)
+    row = send_referral(pair).deliveries.get()
+    late = row.schedule_start + timedelta(days=1)  # long after the whole (scaled) schedule
+    passes = 0
+    while deliver_due(now=late):
+        passes += 1
+    row.refresh_from_db()
+    assert row.state == "gave_up" and row.attempts == 1 + len(RETRY_OFFSETS) == passes
 
 
 def test_refused_connection_and_timeout_are_logged_and_retried(pair, receiver, settings):
