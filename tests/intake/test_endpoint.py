@@ -9,6 +9,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from harbour.clinics.models import OceanSettings
 from harbour.intake.models import InboundMessage
@@ -37,6 +38,8 @@ def test_real_bundle_is_stored_raw_and_acknowledged(clinic, key):
     assert message.event_code == "add-service-request"
     assert message.referral_ref == "71db1a5c-89ce-41d5-bc71-8466f6c2f182"
     assert message.state == InboundMessage.State.PENDING
+    assert (message.attempts, message.error, message.warnings, message.processed_at) == (0, "", [], None)
+    assert abs((timezone.now() - message.received_at).total_seconds()) < 60
     assert message.content_type == "application/fhir+json"
     assert message.remote_addr == "127.0.0.1"
     settings_row = ocean(clinic)
