@@ -10,7 +10,7 @@ import unicodedata
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy as _, pgettext_lazy
 
 
 def fold(text: str) -> str:
@@ -30,8 +30,8 @@ class Sex(models.TextChoices):
 
     FEMALE = "female", _("Female")
     MALE = "male", _("Male")
-    OTHER = "other", _("Other")
-    UNKNOWN = "unknown", _("Unknown")
+    OTHER = "other", pgettext_lazy("sex", "Other")
+    UNKNOWN = "unknown", pgettext_lazy("sex", "Unknown")
 
 
 class PatientChart(models.Model):
@@ -174,9 +174,9 @@ class ChartReviewItem(models.Model):
     referral's value) or ignores it. Values are stored as text (birth date as YYYY-MM-DD)."""
 
     class State(models.TextChoices):
-        OPEN = "open", _("Open")
-        ACCEPTED = "accepted", _("Accepted")
-        IGNORED = "ignored", _("Ignored")
+        OPEN = "open", pgettext_lazy("chart review", "Open")
+        ACCEPTED = "accepted", pgettext_lazy("chart review", "Accepted")
+        IGNORED = "ignored", pgettext_lazy("chart review", "Ignored")
 
     clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="+")
     chart = models.ForeignKey(PatientChart, on_delete=models.CASCADE, related_name="review_items")
