@@ -62,7 +62,7 @@ def process_one(message: InboundMessage) -> str:
 def _claim_next() -> InboundMessage | None:
     return (
         InboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("clinic")
+        .select_related("clinic__ocean")  # the site number decides direction
         .filter(state=InboundMessage.State.PENDING)
         .order_by("id")
         .first()

@@ -58,7 +58,8 @@ def process_message(inbound: InboundMessage) -> ProcessResult:
     except orjson.JSONDecodeError:
         raise ProcessingError("the stored body is not valid JSON") from None
     message = read_message(obj)
-    with transaction.atomic():
+    # No savepoint of its own: a failure rolls back the caller's (the job's) savepoint.
+    with transaction.atomic(savepoint=False):
         return _Apply(inbound, message).run()
 
 
@@ -75,6 +76,9 @@ class _Apply:
         self.events_added = 0
         self.referral: Referral | None = None
         self.booking_confirmed: bool | None = None  # None: unchanged by this message
+        self.deferred_events: list[Event] = []  # inserted together at the end
+        self.created = False
+        self.saved_values: dict = {}
 
     # --- entry point -----------------------------------------------------------------
 
@@ -92,7 +96,8 @@ class _Apply:
             raise ProcessingError("the message names no referral reference")
 
         referral, created = self._lock_or_create(ref)
-        self.referral = referral
+        self.referral, self.created = referral, created
+        self.saved_values = self._values(referral)
         self._apply(created)
         return ProcessResult(
             state=InboundMessage.State.PROCESSED, referral_id=referral.pk, referral_ref=ref,
@@ -108,6 +113,7 @@ class _Apply:
             self.referral = referral
             self._event("not_understood", {"event_code": (self.message.event_code or "")[:100]},
                         key=self._msg_key("not_understood"))
+            self._flush_events()
             self._touch(referral)
             referral.save(update_fields=["last_activity_at", "updated_at"])
         return ProcessResult(
@@ -200,7 +206,22 @@ class _Apply:
         referral.ocean_folder = lifecycle.ocean_folder(referral.status, referral.direction, confirmed)
         if referral.status != old_status and referral.status == Status.CANCELLED:
             referral.attention = ""
-        referral.save()
+        self._flush_events()
+        changed = [name for name, value in self._values(referral).items() if self.saved_values.get(name) != value]
+        if changed:
+            referral.save(update_fields=[*changed, "updated_at"])
+
+    def _flush_events(self) -> None:
+        if self.deferred_events:
+            # Only message-level entries (or any entry of a brand-new referral) are deferred; on a
+            # reprocess their keys exist already and the database skips them.
+            Event.objects.bulk_create(self.deferred_events, ignore_conflicts=True)
+            self.deferred_events = []
+
+    _FIELDS = [f.attname for f in Referral._meta.concrete_fields if f.name not in ("id", "created_at", "updated_at")]
+
+    def _values(self, referral: Referral) -> dict:
+        return {name: getattr(referral, name) for name in self._FIELDS}
 
     def _is_newer(self, referral: Referral) -> bool:
         ts = self.message.timestamp
@@ -442,15 +463,20 @@ class _Apply:
 
     def _event(self, code: str, params: dict, *, key: str) -> bool:
         """Add a timeline entry; False if one with this key exists (the fact is not new)."""
-        referral = self.referral
-        try:
-            with transaction.atomic():
-                Event.objects.create(
-                    clinic=self.clinic, referral=referral, kind=(self.message.event_code or "")[:100],
-                    code=code, params=params, dedupe_key=key[:300], occurred_at=self.message.timestamp,
-                    inbound_message=self.inbound,
-                )
-        except IntegrityError:
-            return False
+        event = Event(
+            clinic=self.clinic, referral=self.referral, kind=(self.message.event_code or "")[:100],
+            code=code, params=params, dedupe_key=key[:300], occurred_at=self.message.timestamp,
+            inbound_message=self.inbound,
+        )
+        if self.created or key.startswith("msg:"):
+            # Cannot be a repeat (a new referral has no entries; message keys are ours alone):
+            # no need to ask the database now.
+            self.deferred_events.append(event)
+        else:
+            try:
+                with transaction.atomic():
+                    event.save(force_insert=True)
+            except IntegrityError:
+                return False
         self.events_added += 1
         return True
