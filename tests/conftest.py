@@ -8,6 +8,12 @@ from harbour.clinics.setup import ADMIN_PERMISSIONS, grant
 PASSWORD = "harbour-test-password-1"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The default hasher costs ~0.5 s a user on these machines; tests don't need its strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def make_clinic(name: str, domain: str) -> Clinic:
     clinic = Clinic.objects.create(name=name)
     ClinicDomain.objects.create(clinic=clinic, domain=domain)
