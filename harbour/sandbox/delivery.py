@@ -119,6 +119,8 @@ def attempt(delivery: Delivery, now: datetime) -> DeliveryAttempt:
             excerpt = response.text[:EXCERPT_CHARS]
         except AuthError as exc:
             error = str(exc)[:300]
+        except ValueError:  # the stored key, password or secret no longer decrypts (keys rotated away)
+            error = "The integration's stored credential cannot be read; save the integration again."
         except httpx.TimeoutException:
             error = f"Timed out after {conf.delivery_timeout_seconds():g} seconds."
         except httpx.ConnectError:

@@ -14,6 +14,7 @@ from datetime import date
 from django.db import transaction
 
 from harbour.sandbox import delivery
+from harbour.sandbox.bundles import STABLE_RESOURCES
 from harbour.sandbox.errors import SandboxError
 from harbour.sandbox.models import Attachment, Integration, Listing, Message, Referral, ReferralEvent, Site
 
@@ -147,6 +148,8 @@ def create_referral(
     referral = Referral.objects.create(
         ref=uuid.uuid4(), sender_site=sender_site, sender_user=user, target_listing=listing, receiver_site=listing.site,
         patient=clean_patient(patient), referrer=referrer, reason=reason, priority=priority, form_answers=answers,
+        # Ids of the resources every bundle repeats, fixed once so concurrent builds agree.
+        resource_ids={key: str(uuid.uuid4()) for key in STABLE_RESOURCES},
     )
     for item in clean_attachments(attachments):
         Attachment.objects.create(referral=referral, **item)

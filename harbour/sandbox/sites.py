@@ -57,7 +57,7 @@ def create_site(user, name: str, number: str | None = None) -> Site:
         raise SandboxError("A site number is made of digits.", field="number")
     try:
         with transaction.atomic():
-            site = Site.objects.create(name=name, number=number or f"pending-{secrets.token_hex(8)}")
+            site = Site.objects.create(name=name, number=number or f"p{secrets.token_hex(8)}")
             if not number:
                 # Ocean site numbers are plain integers; ours follow the row id.
                 site.number = str(1000 + site.pk)
