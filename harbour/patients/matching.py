@@ -294,6 +294,17 @@ def unlink(referral: Referral, user) -> tuple[ReferralPatientLink, bool]:
         return current, True
 
 
+def _recheck_waiting(chart: PatientChart) -> int:
+    """A chart just gained its card number (created, or a card accepted): referrals of that card
+    still waiting without a person's decision go back to the job, which links them if the rules
+    now allow (e.g. the patient's second referral, once a person created the chart from the first)."""
+    if not chart.hcn:
+        return 0
+    return ReferralPatientLink.objects.filter(
+        clinic_id=chart.clinic_id, chart__isnull=True, decided_at__isnull=True, referral__patient_hcn=chart.hcn,
+    ).update(checked_at=None, snapshot_digest="")
+
+
 def next_chart_number(clinic) -> tuple[int, str]:
     last = PatientChart.objects.filter(clinic=clinic).aggregate(last=Max("sequence"))["last"] or 0
     return last + 1, f"H{last + 1:06d}"
@@ -338,6 +349,7 @@ def create_chart_from_referral(referral: Referral, user, chart_number: str = "")
         record("patients.link.person", clinic=referral.clinic, actor=user, target=f"referral:{referral.pk}",
                chart=chart.pk, reason=LinkReason.CREATED_FROM_REFERRAL.value)
         review_differences(current)  # e.g. an invalid sex code the chart could not take
+        _recheck_waiting(chart)
         return current, True
 
 
@@ -378,6 +390,8 @@ def accept_review(item: ChartReviewItem, user) -> tuple[ChartReviewItem, bool]:
         current = ReferralPatientLink.objects.filter(referral=referral, chart=chart).select_related("referral").first()
         if current is not None:
             review_differences(current)
+        if item.field in (ReviewField.HCN, ReviewField.BIRTH_DATE):
+            _recheck_waiting(chart)
         return item, True
 
 

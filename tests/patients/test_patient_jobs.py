@@ -97,3 +97,17 @@ def test_through_intake_a_later_update_brings_the_card_and_links(clinic, site):
     items = {i.field: i.referral_value for i in ChartReviewItem.objects.filter(referral=referral, state="open")}
     assert items == {"given": "Dana K", "hcn_version": "AB", "family": "DKCorrected"}
     assert ReferralPatientLink.objects.count() == 1
+
+
+def test_a_chart_created_for_one_referral_links_the_patients_other_waiting_referral(referral_factory, staff_user):
+    from harbour.patients import matching
+
+    first, second = referral_factory(), referral_factory()
+    other_patient = referral_factory(patient_hcn="5555555555")
+    run_until_idle()
+    assert not ReferralPatientLink.objects.exclude(chart=None).exists()
+    link, _ = matching.create_chart_from_referral(first, staff_user)
+    run_until_idle()
+    second_link = ReferralPatientLink.objects.get(referral=second)
+    assert (second_link.chart_id, second_link.state) == (link.chart_id, LinkState.AUTO_LINKED)
+    assert ReferralPatientLink.objects.get(referral=other_patient).chart_id is None
