@@ -158,3 +158,26 @@ def test_integration_payload_type_chooses_the_version(pair):
     sent = json.loads(bytes(delivery.bundle))
     assert sent["entry"][0]["resource"]["extension"][0]["url"].endswith("ext-id-message-header")
     assert sent["entry"][0]["resource"]["destination"][0]["endpoint"] == "http://127.0.0.1:9/x"
+
+
+@pytest.mark.parametrize("version", ["0.11.1", "0.10.0"])
+def test_harbours_reader_reads_sandbox_bundles_without_warnings(pair, version):
+    """Cross-check with Harbour's own lenient reader (harbour.fhir): nothing odd, all found."""
+    from harbour.fhir.inspect import inspect_bytes
+    from harbour.sandbox.bundles import to_bytes
+    from harbour.sandbox.models import Appointment, Message
+
+    referral = send_referral(pair, attachments=[{"title": "x.pdf", "content_type": "application/pdf", "data": "JVBERi0="}])
+    referral.task_status, referral.status_reason = "accepted", "Will book"
+    referral.save()
+    Appointment.objects.create(referral=referral, start=referral.authored_on, end=referral.authored_on, confirmed=True)
+    Message.objects.create(referral=referral, side="sender", site=pair["referrer"], text="Any news?")
+    summary = inspect_bytes(to_bytes(build_message(referral, "notify-update-service-request", version=version)), "1234")
+    assert summary["accepted"] and summary["warnings"] == []
+    assert (summary["event_code"], summary["referral_ref"], summary["direction"]) == ("notify-update-service-request", str(referral.ref), "received")
+    assert summary["payload_version"] == version
+    patient = summary["patient"]
+    assert "1234567890" in str(patient) and "'AB'" in str(patient) and "Tremblay" in str(patient)
+    assert "Back pain with no red flags" in summary["reason"]
+    assert [t["status"] for t in summary["tasks"]] == ["accepted"]
+    assert len(summary["appointments"]) == 1 and len(summary["communications"]) == 1 and [a["title"] for a in summary["attachments"]][1:] == ["x.pdf"]
