@@ -199,6 +199,29 @@ def start_sandbox(var_dir: Path, *, time_scale: float = 1, worker: bool = True, 
     return _start(server, worker)
 
 
+def start_together(*starters) -> list[Server]:
+    """Start several servers at once (their migrations overlap); each starter takes no argument.
+
+    Example: `harbour, sandbox = start_together(lambda: start_harbour(a), lambda: start_sandbox(b))`.
+    If one fails, the others are stopped and the error is raised.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(starters)) as pool:
+        futures = [pool.submit(starter) for starter in starters]
+    servers, errors = [], []
+    for future in futures:
+        try:
+            servers.append(future.result())
+        except Exception as exc:  # noqa: BLE001 - reported below, after stopping the others
+            errors.append(exc)
+    if errors:
+        for server in servers:
+            server.stop()
+        raise errors[0]
+    return servers
+
+
 def admin_api(server: Server) -> httpx.Client:
     """An HTTP client for the sandbox's JSON admin API (base URL /sandbox-api/)."""
     return httpx.Client(

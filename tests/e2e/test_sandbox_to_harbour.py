@@ -14,9 +14,37 @@ import httpx
 import pytest
 
 from tests.sandbox.receiver import Receiver
-from tests.servers import admin_api, wait_for
+from tests.servers import admin_api, start_harbour, start_sandbox, start_together, wait_for
 
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(240)]
+# 96 hours of Ocean's retry schedule pass in under a second; first attempts are unaffected.
+TIME_SCALE = 360_000
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    """One Harbour and one sandbox for this module, started together (sites keep tests apart)."""
+    root = tmp_path_factory.mktemp("e2e")
+    harbour, sandbox = start_together(
+        lambda: start_harbour(root / "harbour"), lambda: start_sandbox(root / "sandbox", time_scale=TIME_SCALE),
+    )
+    yield harbour, sandbox
+    harbour.stop()
+    sandbox.stop()
+
+
+@pytest.fixture
+def harbour_server(servers, request):
+    yield servers[0]
+    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+        print(servers[0].logs())
+
+
+@pytest.fixture
+def sandbox_server(servers, request):
+    yield servers[1]
+    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+        print(servers[1].logs())
 
 PASSWORD = "e2e-password-Harbour-1"
 
@@ -168,24 +196,23 @@ def test_article_steps_then_a_referral_travels_from_the_sandbox_to_harbour_and_b
     assert "Tremblay" in emr.get(detail_path)
 
 
-@pytest.mark.parametrize("sandbox_time_scale", [360_000])  # 96 hours pass in under a second
 def test_retry_schedule_give_up_and_bulk_resend_on_a_real_server(sandbox_server):
     api = admin_api(sandbox_server)
     endpoint = Receiver()
     try:
-        for number in ("1234", "2001"):
+        for number in ("7001", "7002"):
             api.post("sites", json={"name": f"Site {number}", "number": number}).raise_for_status()
             key = api.post(f"sites/{number}/encryption-key", json={}).json()["key"]
             api.post(f"sites/{number}/site-features", json={"cloud_connect": True}).raise_for_status()
             api.post(f"sites/{number}/cloud-connect/key", json={"key": key}).raise_for_status()
-        flaky = api.post("sites/1234/integrations", json={
+        flaky = api.post("sites/7001/integrations", json={
             "name": "Flaky EMR", "request_url": endpoint.url + "/fhir_bundles", "auth_type": "api_key",
             "header_name": "Referral-Integration-API-Key", "key": "k"}).json()
-        down = api.post("sites/2001/integrations", json={
+        down = api.post("sites/7002/integrations", json={
             "name": "Referrer EMR, down", "request_url": "http://127.0.0.1:9/fhir_bundles", "send_copy": True}).json()
-        listing = api.post("sites/1234/listings", json={"name": "Clinic", "integration": flaky["id"]}).json()["ref"]
+        listing = api.post("sites/7001/listings", json={"name": "Clinic", "integration": flaky["id"]}).json()["ref"]
         endpoint.answer(500, "not yet", times=3)
-        ref = api.post("referrals", json={"from_site": "2001", "listing": listing, "reason": "Knee", "patient": {"family": "Roy"}}).json()["ref"]
+        ref = api.post("referrals", json={"from_site": "7002", "listing": listing, "reason": "Knee", "patient": {"family": "Roy"}}).json()["ref"]
 
         # The target's endpoint fails three times, then takes it: delivered on the 4th attempt.
         def states():
