@@ -37,8 +37,20 @@ else:
 HARBOUR_PUBLIC_URL = env_str("HARBOUR_PUBLIC_URL", "http://localhost:8000").rstrip("/")
 # Largest inbound bundle accepted, enforced while reading the body.
 HARBOUR_MAX_BUNDLE_BYTES = env_int("HARBOUR_MAX_BUNDLE_BYTES", 25 * 1024 * 1024)
+# How many reverse proxies in front of Harbour to trust in X-Forwarded-For (the intake's rate
+# limit counts failures per caller address; behind a proxy, 0 would lump every caller together).
+HARBOUR_TRUSTED_PROXY_COUNT = env_int("HARBOUR_TRUSTED_PROXY_COUNT", 0)
 # How long the worker sleeps when it finds nothing to do.
 HARBOUR_WORKER_IDLE_SECONDS = float(env_str("HARBOUR_WORKER_IDLE_SECONDS", "0.5"))
+# Each worker writes a heartbeat this often; /readyz fails when the newest is older than STALE.
+HARBOUR_WORKER_HEARTBEAT_SECONDS = float(env_str("HARBOUR_WORKER_HEARTBEAT_SECONDS", "10"))
+HARBOUR_WORKER_STALE_SECONDS = float(env_str("HARBOUR_WORKER_STALE_SECONDS", "120"))
+# The outbox's retry schedule (harbour.ocean.outbox): base·2^(n-1) seconds, capped, with jitter;
+# a message is dead after MAX_ATTEMPTS; one left "sending" by a killed worker is retried after LEASE.
+HARBOUR_OUTBOX_BACKOFF_BASE = float(env_str("HARBOUR_OUTBOX_BACKOFF_BASE", "30"))
+HARBOUR_OUTBOX_BACKOFF_CAP = float(env_str("HARBOUR_OUTBOX_BACKOFF_CAP", "3600"))
+HARBOUR_OUTBOX_MAX_ATTEMPTS = env_int("HARBOUR_OUTBOX_MAX_ATTEMPTS", 10)
+HARBOUR_OUTBOX_LEASE_SECONDS = float(env_str("HARBOUR_OUTBOX_LEASE_SECONDS", "300"))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -63,7 +75,10 @@ INSTALLED_APPS = [
 HARBOUR_WORKER_APPS = [app for app in INSTALLED_APPS if app.startswith("harbour.") and app != "harbour.sandbox"]
 
 MIDDLEWARE = [
+    # First: the request id and the access line cover everything below, static files included.
+    "harbour.core.logging.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "harbour.core.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -97,7 +112,9 @@ TEMPLATES = [
 
 
 def database_from_url(url: str) -> dict:
-    config = dj_database_url.parse(url, conn_max_age=env_int("HARBOUR_DB_CONN_MAX_AGE", 60))
+    # Health checks: a connection kept across requests is tested before reuse, so the first
+    # request after a database restart does not fail on a dead socket.
+    config = dj_database_url.parse(url, conn_max_age=env_int("HARBOUR_DB_CONN_MAX_AGE", 60), conn_health_checks=True)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
         # WAL lets readers work while the intake writes; IMMEDIATE transactions take the write
@@ -141,23 +158,54 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6's default, opted into now
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Self only, no inline script or style (the templates have none). Set to "" to send no policy.
+HARBOUR_CONTENT_SECURITY_POLICY = env_str(
+    "HARBOUR_CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
+HARBOUR_PERMISSIONS_POLICY = env_str(
+    "HARBOUR_PERMISSIONS_POLICY",
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()",
+)
 if PRODUCTION:
+    # Behind a TLS proxy that sets X-Forwarded-Proto (README, "Running in production").
     SESSION_COOKIE_SECURE = env_bool("HARBOUR_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Sent on HTTPS responses only; one year. Subdomains are not included: clinics' hosts differ.
+    SECURE_HSTS_SECONDS = env_int("HARBOUR_HSTS_SECONDS", 31536000)
+# Opt-in: usually the proxy redirects. The probes stay reachable over plain HTTP.
+SECURE_SSL_REDIRECT = env_bool("HARBOUR_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 CSRF_TRUSTED_ORIGINS = env_list("HARBOUR_CSRF_TRUSTED_ORIGINS", [])
 
 # Logs carry ids and event codes only; never names, health card numbers, bodies or secrets.
+# JSON lines (harbour.core.logging) by default in production, plain text in development.
+HARBOUR_LOG_FORMAT = env_str("HARBOUR_LOG_FORMAT", "json" if PRODUCTION else "plain")
+if HARBOUR_LOG_FORMAT not in {"json", "plain"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("HARBOUR_LOG_FORMAT must be json or plain.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "harbour.core.logging.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s clinic=%(clinic_id)s] %(message)s"},
+        "json": {"()": "harbour.core.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": HARBOUR_LOG_FORMAT, "filters": ["context"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("HARBOUR_LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}, "httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
