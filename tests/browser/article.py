@@ -1,0 +1,416 @@
+"""The clinic setup article (shared/docs/clinic-setup-article.fr.txt), clicked through in a browser.
+
+`Words` holds what the administrator reads on Harbour's pages in each language (the French ones
+are the article's own wording); the sandbox, like Ocean, is English only. `Administrator`
+drives two tabs of one browser, Harbour and the Ocean sandbox, and copies values from one to
+the other with the pages' copy buttons and Ctrl+V. Every page it reaches is checked with
+`check_accessible`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from playwright.sync_api import expect
+
+from tests.browser.helpers import check_accessible, copy_with, paste_into, tab_to
+
+SETTINGS_PATH = "/settings/consultations/ocean/"
+SERVER_CHOICE = re.compile(r"^(Production|Test|Staging|Préproduction|Custom URL|Adresse URL personnalisée) ")
+COPY_LABEL = "Allow a copy of the referral to be sent to this endpoint when a new referral is sent from this site"
+
+
+@dataclass(frozen=True)
+class Words:
+    lang: str
+    sign_in: str
+    username: str
+    password: str
+    settings: str
+    settings_title: str
+    site_number: str
+    custom_server: str
+    custom_server_url: str
+    save: str
+    saved: str
+    nothing_changed: str
+    generate: str
+    new_key_title: str
+    request_url: str
+    key: str
+    client_id: str
+    secret: str
+    secret_saved: str
+    test_connection: str
+    last_rejected: str
+    rejected_at: str  # "401 le …" / "401 at …": the rejected call's status and the word before its time
+    users: str
+    new_username: str
+    new_password: str
+    new_password_again: str
+    add_user: str
+
+
+FR = Words(
+    lang="fr", sign_in="Se connecter", username="Nom d'utilisateur", password="Mot de passe", settings="Paramètres",
+    settings_title="Paramètres > Consultations > Ocean · Harbour", site_number="Numéro de site",
+    custom_server="Adresse URL personnalisée (p. ex. le bac à sable Ocean)",
+    custom_server_url="Adresse URL du serveur personnalisé", save="Enregistrer les paramètres Ocean",
+    saved="Paramètres Ocean enregistrés.", nothing_changed="Rien n'a changé.", generate="Générer",
+    new_key_title="Nouvelle clé d'authentification entrante", request_url="Adresse URL de la demande (Request URL)",
+    key="Clé (Key)", client_id="Identifiant de client (Client ID)", secret="Secret",
+    secret_saved="Secret enregistré, masqué", test_connection="Tester la connexion à Ocean",
+    last_rejected="Dernier appel refusé", rejected_at="401 le ", users="Utilisateurs",
+    new_username="Nom d’utilisateur", new_password="Mot de passe", new_password_again="Confirmation du mot de passe",
+    add_user="Ajouter l'utilisateur",
+)
+EN = Words(
+    lang="en", sign_in="Sign in", username="Username", password="Password", settings="Settings",
+    settings_title="Settings > Referral > Ocean · Harbour", site_number="Site Number",
+    custom_server="Custom URL (for example the Ocean sandbox)", custom_server_url="Custom server URL",
+    save="Save Ocean Settings", saved="Ocean settings saved.", nothing_changed="Nothing changed.", generate="Generate",
+    new_key_title="New inbound key", request_url="Request URL", key="Key", client_id="Client ID", secret="Secret",
+    secret_saved="Secret saved, hidden", test_connection="Test the connection to Ocean",
+    last_rejected="Last rejected call", rejected_at="401 at ", users="Users", new_username="Username",
+    new_password="Password", new_password_again="Password confirmation", add_user="Add the user",
+)
+
+
+def field(page, label: str):
+    """A form field by its label, with or without Django's trailing colon (sections labelled by
+    their heading have the same name: only inputs, selects and textareas are fields)."""
+    return page.get_by_label(re.compile(rf"^\s*{re.escape(label)}\s*:?\s*$")).and_(page.locator("input, select, textarea"))
+
+
+def button(page, name: str):
+    return page.get_by_role("button", name=name, exact=True)
+
+
+def link(page, name: str):
+    return page.get_by_role("link", name=name, exact=True)
+
+
+def flash(page) -> str:
+    """The messages shown at the top of the page (role=status)."""
+    messages = page.locator("ul.messages")
+    return messages.inner_text() if messages.count() else ""
+
+
+def go(page, locator=None, *, key: str | None = None) -> None:
+    """Click (or press `key` on the focused element) and wait for the page it leads to."""
+    with page.expect_navigation():
+        if key:
+            page.keyboard.press(key)
+        else:
+            locator.click()
+    page.wait_for_load_state()
+
+
+def says(page, text: str) -> None:
+    """The page's messages (role=status) include `text`."""
+    expect(page.locator("ul.messages")).to_contain_text(text)
+
+
+# --- Harbour --------------------------------------------------------------------------------------
+
+def sign_in_with_keyboard(page, words: Words, username: str, password: str) -> None:
+    """Harbour's sign-in page, with the keyboard alone: Tab to each field, type, Enter."""
+    assert page.title() == f"{words.sign_in} · Harbour"
+    check_accessible(page, words.lang)
+    tab_to(page, words.username)
+    page.keyboard.type(username)
+    tab_to(page, words.password)
+    page.keyboard.type(password)
+    go(page, key="Enter")
+    assert page.title() != f"{words.sign_in} · Harbour", f"still on the sign-in page: {flash(page)}"
+
+
+def sign_in(page, base_url: str, words: Words, username: str, password: str, path: str = "/") -> None:
+    page.goto(base_url + path)
+    field(page, words.username).fill(username)
+    field(page, words.password).fill(password)
+    go(page, button(page, words.sign_in))
+    check_accessible(page, words.lang)
+
+
+def add_staff_user(page, words: Words, username: str, password: str) -> None:
+    """The administrator adds a staff user with no permission (Users page, both boxes left unticked)."""
+    go(page, link(page, words.users))
+    check_accessible(page, words.lang)
+    add = page.locator("#add-user")
+    field(add, words.new_username).fill(username)
+    field(add, words.new_password).fill(password)
+    field(add, words.new_password_again).fill(password)
+    go(add, button(add, words.add_user))
+    says(page, username)
+
+
+# --- The Ocean sandbox (English, Ocean's menu names) ----------------------------------------------
+
+def ocean_sign_up(page, base_url: str, username: str, password: str) -> None:
+    page.goto(base_url + "/login/")
+    check_accessible(page, "en")
+    go(page, link(page, "Sign up here!"))
+    check_accessible(page, "en")
+    field(page, "Username").fill(username)
+    field(page, "Email").fill(f"{username}@example.org")
+    field(page, "Password").fill(password)
+    go(page, button(page, "Sign up"))
+    expect(page.get_by_role("heading", name="Your Ocean sites")).to_be_visible()
+
+
+def ocean_create_site(page, name: str) -> None:
+    go(page, link(page, "Create a site"))
+    check_accessible(page, "en")
+    field(page, "Site name").fill(name)
+    go(page, button(page, "Create site"))
+    expect(page.get_by_role("heading", name="Site Account")).to_be_visible()
+
+
+def ocean_admin(page, item: str) -> None:
+    """Menu > Admin > item."""
+    go(page, page.get_by_role("navigation", name="Menu").get_by_role("link", name="Admin", exact=True))
+    check_accessible(page, "en")
+    go(page, link(page, item))
+    check_accessible(page, "en")
+
+
+def ocean_create_encryption_key(page) -> str:
+    """Admin > Encryption: a generated Shared Encryption Key, copied with its Copy button."""
+    ocean_admin(page, "Encryption")
+    go(page, button(page, "Create Shared Encryption Key"))
+    check_accessible(page, "en")
+    return copy_with(page, page.locator('[data-copy="#new-key"]'))
+
+
+def ocean_enable_cloud_connect(page, sek: str, shot=None) -> None:
+    """Article step 2: Site Features > Enable Ocean Cloud Connect > Go to Cloud Connect > Store my encryption key."""
+    ocean_admin(page, "Site Features")
+    page.get_by_label("Enable Ocean Cloud Connect").check()
+    go(page, button(page, "Save"))
+    says(page, "Go to Cloud Connect")
+    go(page, link(page, "Go to Cloud Connect"))
+    check_accessible(page, "en")
+    expect(page.get_by_role("heading", name="Store my encryption key")).to_be_visible()
+    field(page, "Shared Encryption Key").fill(sek)
+    if shot:
+        shot(page, "ocean-cloud-connect-key", doc="sandbox-cloud-connect")
+    go(page, button(page, "Save"))
+    says(page, "Your shared encryption key is stored in Ocean Cloud Connect.")
+
+
+def ocean_register_integration(page, *, name: str, paste_request_url, paste_key, shot=None) -> None:
+    """Article step 3.2: Admin > Integrations > Register an Integration. `paste_request_url(field)`
+    and `paste_key(field)` fill those two fields (copy in Harbour, paste here)."""
+    ocean_admin(page, "Integrations")
+    go(page, link(page, "Register an Integration"))
+    check_accessible(page, "en")
+    page.get_by_label("eReferrals", exact=True).check()
+    field(page, "Integration Name").fill(name)
+    paste_request_url(field(page, "Request URL"))
+    page.get_by_label("FHIR v0.11.1", exact=True).check()
+    field(page, "Authentication").select_option(label="API Key Authentication")
+    field(page, "Header Name").fill("Referral-Integration-API-Key")
+    paste_key(field(page, "Key"))
+    field(page, COPY_LABEL).check()
+    if shot:
+        shot(page, "ocean-register-integration", doc="sandbox-register-integration")
+    go(page, button(page, "Save"))
+    says(page, f"Integration {name} saved.")
+
+
+def ocean_add_listing(page, *, name: str, integration: str, service_id: str) -> str:
+    """Admin > Directory Listings: a listing that accepts eReferrals, bound to the integration; its reference."""
+    ocean_admin(page, "Directory Listings")
+    field(page, "Listing name").fill(name)
+    field(page, "Accept eReferrals").check()
+    field(page, "Integration").select_option(label=integration)
+    field(page, "External Service ID").fill(service_id)
+    go(page, button(page, "Save"))
+    says(page, "Listing saved.")
+    row = page.get_by_role("row").filter(has_text=name)
+    return row.locator("code").inner_text().strip()
+
+
+def ocean_create_oauth_credentials(page, name: str) -> None:
+    """Article step 4.1: Admin > Manage Credentials > Manage OAuth Credentials > Add New Credential."""
+    ocean_admin(page, "Manage Credentials")
+    go(page, link(page, "Manage OAuth Credentials"))
+    check_accessible(page, "en")
+    field(page, "Name").fill(name)
+    go(page, button(page, "Add New Credential"))
+    check_accessible(page, "en")
+    expect(page.locator("#client-id")).to_be_visible()
+    expect(page.locator("#client-secret")).to_be_visible()
+
+
+def ocean_send_referral(page, *, listing: str, family: str, given: str, birth_date: str, hcn: str, version: str,
+                        reason: str) -> str:
+    """New referral from the signed-in site's portal; returns the referral's reference."""
+    go(page, page.get_by_role("navigation", name="Menu").get_by_role("link", name="New referral", exact=True))
+    check_accessible(page, "en")
+    field(page, "Listing reference").fill(listing)
+    field(page, "Patient last name").fill(family)
+    field(page, "Patient first name(s)").fill(given)
+    field(page, "Birth date").fill(birth_date)
+    field(page, "Sex").select_option(label="Female")
+    field(page, "Health card number").fill(hcn)
+    field(page, "Version code").fill(version)
+    field(page, "Reason for Referral").fill(reason)
+    go(page, button(page, "Send referral"))
+    says(page, "Referral sent.")
+    check_accessible(page, "en")
+    return page.locator(".breadcrumb code").inner_text().strip()
+
+
+# --- The article, steps 1 to 4 -------------------------------------------------------------------
+
+class Administrator:
+    """The clinic administrator with Harbour in one tab and the Ocean sandbox in another."""
+
+    def __init__(self, context, servers, words: Words, shot, *, username: str, password: str):
+        self.harbour, self.sandbox = servers
+        self.words = words
+        self.shot = shot
+        self.username, self.password = username, password
+        self.emr = context.new_page()
+        self.ocean = context.new_page()
+        self.site_number = ""
+        self.sek = ""
+
+    @property
+    def doc_suffix(self) -> str:
+        return "" if self.words.lang == "fr" else "-en"
+
+    def open_settings(self) -> None:
+        """Paramètres (Settings) in Harbour's menu: Paramètres > Consultations > Ocean."""
+        w = self.words
+        self.emr.bring_to_front()
+        go(self.emr, self.emr.get_by_role("navigation", name=re.compile("^(Principal|Main)$")).get_by_role("link", name=w.settings, exact=True))
+        assert self.emr.title() == w.settings_title
+        check_accessible(self.emr, w.lang)
+
+    def before_the_article(self, ocean_username: str, site_name: str) -> None:
+        """An Ocean user account ("Sign up here!") and site, with its shared encryption key kept aside."""
+        self.ocean.bring_to_front()
+        ocean_sign_up(self.ocean, self.sandbox.base_url, ocean_username, self.password)
+        ocean_create_site(self.ocean, site_name)
+        self.sek = ocean_create_encryption_key(self.ocean)
+        self.shot(self.ocean, "ocean-encryption-key")
+
+    def step1_site_number(self) -> None:
+        """Ocean: Admin > Site Account, Site Number (Copy). Harbour: sign in, Paramètres >
+        Consultations > Ocean, paste it in « Numéro de site », choose the sandbox as the Ocean
+        server, « Enregistrer les paramètres Ocean ». Harbour's part with the keyboard alone."""
+        w = self.words
+        ocean, emr = self.ocean, self.emr
+        ocean.bring_to_front()
+        ocean_admin(ocean, "Site Account")
+        self.site_number = copy_with(ocean, ocean.locator('[data-copy="#site-number"]'))
+        assert re.fullmatch(r"\d+", self.site_number), self.site_number
+        self.shot(ocean, "ocean-site-account", doc=f"sandbox-site-account{self.doc_suffix}" if not self.doc_suffix else None)
+
+        emr.bring_to_front()
+        emr.goto(self.harbour.base_url + "/")
+        sign_in_with_keyboard(emr, w, self.username, self.password)
+        check_accessible(emr, w.lang)
+        self.open_settings()
+        # Keyboard only from here: Tab to the field, paste, choose the server, Tab to the button, Enter.
+        tab_to(emr, w.site_number)
+        emr.keyboard.press("ControlOrMeta+V")
+        assert field(emr, w.site_number).input_value() == self.site_number
+        tab_to(emr, SERVER_CHOICE)  # Tab reaches the group's checked radio; arrows move the choice
+        for _ in range(6):
+            if emr.evaluate("document.activeElement.labels[0].textContent.trim()") == w.custom_server:
+                break
+            emr.keyboard.press("ArrowDown")
+        assert emr.get_by_label(w.custom_server, exact=True).is_checked()
+        tab_to(emr, w.custom_server_url)
+        emr.keyboard.type(self.sandbox.base_url)
+        self.shot(emr, "harbour-site-number")
+        tab_to(emr, w.save)
+        go(emr, key="Enter")
+        says(emr, w.saved)
+        assert field(emr, w.site_number).input_value() == self.site_number
+        check_accessible(emr, w.lang)
+
+    def step2_cloud_connect(self) -> None:
+        self.ocean.bring_to_front()
+        ocean_enable_cloud_connect(self.ocean, self.sek, shot=self.shot)
+
+    def step3_inbound_key(self, integration_name: str) -> str:
+        """Harbour: « Générer », then in Ocean Register an Integration with the Request URL and
+        the key copied from Harbour's page; « Enregistrer les paramètres Ocean ». Returns the key."""
+        w = self.words
+        emr, ocean = self.emr, self.ocean
+        emr.bring_to_front()
+        go(emr, button(emr, w.generate))
+        expect(emr.get_by_role("heading", name=w.new_key_title)).to_be_visible()
+        check_accessible(emr, w.lang)
+        panel = emr.locator("#new-key")
+        request_url = field(panel, w.request_url).input_value()
+        assert request_url == f"{self.harbour.base_url}/public/ocean/fhir_bundles"
+        key = field(panel, w.key).input_value()
+        self.shot(emr, "harbour-new-key")
+
+        def copy_from_harbour(label: str) -> str:
+            emr.bring_to_front()
+            copied = copy_with(emr, field(panel, label).locator("xpath=..").get_by_role("button"))
+            ocean.bring_to_front()
+            return copied
+
+        def paste_request_url(target) -> None:
+            assert copy_from_harbour(w.request_url) == request_url
+            assert paste_into(target) == request_url
+
+        def paste_key(target) -> None:
+            assert copy_from_harbour(w.key) == key
+            assert paste_into(target) == key
+
+        ocean_register_integration(ocean, name=integration_name, paste_request_url=paste_request_url,
+                                   paste_key=paste_key, shot=self.shot if not self.doc_suffix else None)
+        check_accessible(ocean, "en")
+        row = ocean.get_by_role("row").filter(has_text=integration_name)
+        assert "Referral-Integration-API-Key" in row.inner_text() and "FHIR v0.11.1" in row.inner_text()
+
+        emr.bring_to_front()
+        go(emr, button(emr, w.save))
+        says(emr, w.nothing_changed)  # the key was saved when generated
+        assert key not in emr.content()  # shown once, never again
+        return key
+
+    def listing(self, name: str, integration: str, service_id: str) -> str:
+        """Harbour's fifth step (Ocean's directory listing, bound to the integration)."""
+        self.ocean.bring_to_front()
+        return ocean_add_listing(self.ocean, name=name, integration=integration, service_id=service_id)
+
+    def step4_oauth(self, credential_name: str) -> None:
+        """Ocean: Manage OAuth Credentials > Add New Credential; Harbour: paste Client ID and
+        Secret, « Enregistrer les paramètres Ocean », refresh, test the connection."""
+        w = self.words
+        emr, ocean = self.emr, self.ocean
+        ocean.bring_to_front()
+        ocean_create_oauth_credentials(ocean, credential_name)
+        self.shot(ocean, "ocean-oauth-credentials")
+        client_id = copy_with(ocean, ocean.locator('[data-copy="#client-id"]'))
+        emr.bring_to_front()
+        assert paste_into(field(emr, w.client_id)) == client_id
+        ocean.bring_to_front()
+        secret = copy_with(ocean, ocean.locator('[data-copy="#client-secret"]'))
+        emr.bring_to_front()
+        assert paste_into(field(emr, w.secret)) == secret
+        go(emr, button(emr, w.save))
+        says(emr, w.saved)
+        emr.reload()
+        check_accessible(emr, w.lang)
+        assert field(emr, w.client_id).input_value() == client_id
+        expect(emr.get_by_label(w.secret_saved, exact=True)).to_be_visible()
+        assert secret not in emr.content()
+
+    def check_connection(self) -> str:
+        """« Tester la connexion à Ocean »: the message Harbour shows."""
+        w = self.words
+        self.emr.bring_to_front()
+        go(self.emr, button(self.emr, w.test_connection))
+        check_accessible(self.emr, w.lang)
+        return flash(self.emr)
