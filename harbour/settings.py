@@ -105,6 +105,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "harbour.clinics.context.clinic",
+                "harbour.referrals.context.unread_referrals",
             ],
         },
     },

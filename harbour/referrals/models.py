@@ -117,7 +117,12 @@ class Referral(models.Model):
             models.UniqueConstraint(fields=["clinic", "ocean_ref"], name="referral_unique_ref"),
         ]
         indexes = [
-            models.Index(fields=["clinic", "direction", "-last_activity_at"], name="referral_inbox"),
+            # The lists (views.referral_list): each tab and folder reads its newest rows straight
+            # from an index in the page's order; see bench/referral_list.py and docs/performance.md.
+            models.Index(fields=["clinic", "direction", "-last_activity_at", "-id"], name="referral_inbox"),
+            models.Index(fields=["clinic", "-last_activity_at", "-id"], name="referral_activity"),
+            models.Index(fields=["clinic", "direction", "ocean_folder", "-last_activity_at", "-id"],
+                         name="referral_folder"),
             models.Index(fields=["clinic", "status"], name="referral_status"),
             models.Index(fields=["ocean_ref"], name="referral_ref"),
             models.Index(fields=["patient_hcn"], name="referral_hcn"),
@@ -315,3 +320,26 @@ class Event(models.Model):
 
     def __str__(self):
         return f"event {self.pk} {self.kind} {self.code}"
+
+
+class ReferralRead(models.Model):
+    """When a user last opened a referral: it is unread for them while its last activity is later."""
+
+    user = models.ForeignKey("clinics.User", on_delete=models.CASCADE, related_name="+")
+    referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="reads")
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "referral"], name="referral_read_once")]
+
+
+class ReadWatermark(models.Model):
+    """Per user: referrals with no activity after `all_read_before` count as read ("mark all as read").
+
+    Without a row, the user's joining date plays this part, so a new colleague does not start
+    with the clinic's whole history unread, and counting unread referrals only ever looks at
+    the recent ones.
+    """
+
+    user = models.OneToOneField("clinics.User", on_delete=models.CASCADE, related_name="referral_watermark")
+    all_read_before = models.DateTimeField()

@@ -1,53 +1,330 @@
 """Staff pages: the referrals, one referral as read from Ocean, and the inbound messages log."""
+from datetime import timedelta
+from urllib.parse import quote, urlencode
+
 from django.contrib import messages as flash
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import gettext as _, ngettext
+from django.utils.translation import gettext as _, gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from harbour.audit.log import record
 from harbour.clinics.access import current_clinic, staff_view
+from harbour.clinics.models import ocean_settings_for
 from harbour.intake.jobs import reprocess
 from harbour.intake.models import InboundMessage
+from harbour.ocean import actions
+from harbour.ocean.actions import ActionNotAllowed
+from harbour.ocean.documents import request_fetch_again
+from harbour.ocean.models import OutboundMessage
+from harbour.ocean.outbox import annotate_unsynced, referral_sync_state, retry_now
 
-from .models import Appointment, Direction, Referral
+from . import forms as F
+from .models import Appointment, Attachment, Direction, Referral, Status
+from .reading import annotate_unread, mark_all_read, mark_read, watermark_for
 from .timeline import describe
 
 PAGE_SIZE = 50
+LIST_COLUMNS = ("id", "clinic_id", "ocean_ref", "direction", "status", "ocean_folder", "attention", "last_activity_at",
+                "authored_at", "patient_family", "patient_given", "referrer_name", "category_display")
+
+
+# --- The lists ----------------------------------------------------------------------------------
+
+
+def filter_referrals(queryset, clinic, data: dict):
+    """Apply the list's cleaned filters (ReferralFilterForm) to a Referral queryset of one clinic."""
+    folder = data.get("folder")
+    if folder == "not_synced":
+        queryset = queryset.filter(pk__in=OutboundMessage.objects.filter(
+            clinic=clinic, state__in=OutboundMessage.UNDELIVERED_STATES).values("referral_id"))
+    elif folder in F.FOLDER_FILTERS:
+        queryset = queryset.filter(ocean_folder__in=F.FOLDER_FILTERS[folder][1])
+    field = "authored_at" if data.get("date_field") == "authored" else "last_activity_at"
+    if data.get("date_from"):
+        queryset = queryset.filter(**{f"{field}__gte": F.start_of_day(data["date_from"])})
+    if data.get("date_to"):
+        queryset = queryset.filter(**{f"{field}__lt": F.start_of_day(data["date_to"] + timedelta(days=1))})
+    patient = data.get("patient") or ""
+    if patient:
+        digits = F.ReferralFilterForm.hcn_digits(patient)
+        if digits:
+            queryset = queryset.filter(patient_hcn=digits)
+        else:
+            for word in patient.split():
+                queryset = queryset.filter(Q(patient_family__icontains=word) | Q(patient_given__icontains=word))
+    ref = data.get("ref") or ""
+    if ref:
+        # Exact, or the start of a reference (a range, so the unique (clinic, ocean_ref) index serves it).
+        queryset = queryset.filter(ocean_ref__gte=ref, ocean_ref__lt=ref + "\U0010ffff")
+    return queryset
 
 
 @staff_view
 def referral_list(request):
     clinic = current_clinic(request)
-    referrals = Referral.objects.filter(clinic=clinic).order_by("-last_activity_at", "-id")
-    direction = request.GET.get("direction")
-    if direction in Direction.values:
-        referrals = referrals.filter(direction=direction)
-    page = Paginator(referrals, PAGE_SIZE).get_page(request.GET.get("page"))
+    direction = request.GET.get("direction") or Direction.RECEIVED
+    if direction not in Direction.values:
+        direction = Direction.RECEIVED
+    form = F.ReferralFilterForm(request.GET)
+    data = form.cleaned_data if form.is_valid() else {
+        name: value for name, value in getattr(form, "cleaned_data", {}).items() if name not in form.errors}
+    watermark = watermark_for(request.user)
+    referrals = filter_referrals(Referral.objects.filter(clinic=clinic, direction=direction), clinic, data)
+    referrals = annotate_unsynced(annotate_unread(referrals.only(*LIST_COLUMNS), request.user, watermark))
+    try:
+        number = max(1, int(request.GET.get("page") or 1))
+    except ValueError:
+        number = 1
+    # No COUNT(*) over the clinic's referrals: one row more than a page says whether another follows.
+    offset = (number - 1) * PAGE_SIZE
+    rows = list(referrals.order_by("-last_activity_at", "-id")[offset: offset + PAGE_SIZE + 1])
+    query = {k: v for k, v in request.GET.items() if k != "page" and v}
+    query["direction"] = direction
     return render(request, "referrals/referral_list.html", {
-        "page": page, "direction": direction, "directions": Direction.choices,
+        "rows": rows[:PAGE_SIZE], "form": form, "direction": direction,
+        "tabs": _tabs(clinic, direction),
+        "page_number": number, "has_previous": number > 1, "has_next": len(rows) > PAGE_SIZE,
+        "query": urlencode(query), "filtered": any(data.get(k) for k in ("folder", "date_from", "date_to", "patient", "ref")),
     })
+
+
+def _tabs(clinic, current):
+    tabs = [(Direction.RECEIVED, _("Received")), (Direction.SENT, _("Sent"))]
+    if current == Direction.UNKNOWN or Referral.objects.filter(clinic=clinic, direction=Direction.UNKNOWN).exists():
+        tabs.append((Direction.UNKNOWN, _("Direction unknown")))
+    return tabs
+
+
+@require_POST
+@staff_view
+def mark_everything_read(request):
+    mark_all_read(request.user)
+    flash.success(request, _("Every referral is marked as read."))
+    return redirect("referrals:list")
+
+
+# --- One referral ----------------------------------------------------------------------------
+
+
+def view_in_ocean_url(referral, ocean) -> str:
+    site = ocean.site_number or referral.site_number
+    if not ocean.ocean_base_url or not site:
+        return ""
+    return (f"{ocean.ocean_base_url.rstrip('/')}/ocean/portal.html?siteNum={quote(site.strip(), safe='')}"
+            f"#/referrals/{quote(referral.ocean_ref, safe='')}/edit")
+
+
+def available_actions(referral, ocean) -> set[str]:
+    """The actions offered on the page: those ocean.actions would take now (it checks again on submit)."""
+    if referral.is_read_only:
+        return set()
+    if ocean.site_number and referral.site_number and ocean.site_number.strip() != referral.site_number.strip():
+        return set()
+    S = Status
+    status = referral.status
+    offered = {"message"}
+    current = next((a for a in referral.appointments.all() if not a.superseded), None)
+    dated = current is not None and current.start is not None and not current.cancelled
+    if status in (S.NEW, S.DECLINED, S.AWAITING_REPLY):
+        offered.add("accept")
+    if status in (S.NEW, S.ACCEPTED, S.AWAITING_REPLY):
+        offered.add("decline")
+        if not dated:
+            offered.add("book")
+    if status == S.BOOKED and dated:
+        offered |= {"rebook", "cancel_appointment"}
+    if status in (S.ACCEPTED, S.BOOKED, S.AWAITING_REPLY):
+        offered.add("complete")
+    return offered
+
+
+def _run_accept(referral, user, data, key):
+    return actions.accept(referral, user, idempotency_key=key)
+
+
+def _run_decline(referral, user, data, key):
+    return actions.decline(referral, user, data["reason"], idempotency_key=key)
+
+
+def _run_book(referral, user, data, key):
+    return actions.book(referral, user, data["start"], **F.booking_args(data), idempotency_key=key)
+
+
+def _run_rebook(referral, user, data, key):
+    return actions.rebook(referral, user, data["start"], **F.booking_args(data), idempotency_key=key)
+
+
+def _run_cancel_appointment(referral, user, data, key):
+    return actions.cancel_appointment(referral, user, data["reason"], idempotency_key=key)
+
+
+def _run_complete(referral, user, data, key):
+    return actions.complete(referral, user, idempotency_key=key)
+
+
+def _run_message(referral, user, data, key):
+    return actions.send_message(referral, user, data.get("text") or "", data.get("attachment"), idempotency_key=key)
+
+
+ACTIONS = {
+    "accept": (F.AcceptForm, _run_accept, gettext_lazy("Referral accepted. Ocean will be told.")),
+    "decline": (F.DeclineForm, _run_decline, gettext_lazy("Referral declined. Ocean will tell the referrer why.")),
+    "book": (F.BookForm, _run_book, gettext_lazy("Appointment booked. Ocean will tell the referrer and the patient.")),
+    "rebook": (F.RebookForm, _run_rebook, gettext_lazy("Appointment changed. Ocean will tell the referrer and the patient.")),
+    "cancel_appointment": (F.CancelAppointmentForm, _run_cancel_appointment,
+                           gettext_lazy("Appointment cancelled. Ocean will tell the referrer and the patient.")),
+    "complete": (F.CompleteForm, _run_complete, gettext_lazy("Referral marked completed. Ocean will be told.")),
+    "message": (F.MessageForm, _run_message, gettext_lazy("Message sent to Ocean for the referrer.")),
+}
+
+
+def _referral_for(request, pk: int):
+    return get_object_or_404(Referral.objects.filter(clinic=current_clinic(request)), pk=pk)
+
+
+def _detail_context(request, referral, bound: dict | None = None) -> dict:
+    clinic = current_clinic(request)
+    ocean = ocean_settings_for(clinic)
+    answers = list(referral.form_answers.all())
+    events = list(referral.events.select_related("inbound_message", "actor").order_by("created_at", "id"))
+    outbound = {m.pk: m for m in OutboundMessage.objects.filter(referral=referral).order_by("id")}
+    offered = available_actions(referral, ocean)
+    action_forms = {name: (bound or {}).get(name) or ACTIONS[name][0](auto_id=f"id_{name}_%s")
+                    for name in ACTIONS if name in offered}
+    current = next((a for a in referral.appointments.all() if not a.superseded and a.start and not a.cancelled), None)
+    if "rebook" in action_forms and not (bound or {}).get("rebook") and current:
+        from django.utils.timezone import localtime
+
+        start = localtime(current.start)
+        action_forms["rebook"] = F.RebookForm(auto_id="id_rebook_%s", initial={
+            "date": start.date(), "time": start.time().replace(second=0, microsecond=0),
+            "duration": current.minutes or 30, "confirmed": current.confirmed,
+            "instructions": current.patient_instruction})
+    timeline = []
+    for event in events:
+        message = outbound.get(event.outbound_id) if event.outbound_id else None
+        timeline.append({"event": event, "text": describe(event), "outbound": message,
+                         "inbound": event.inbound_message_id is not None})
+    unsynced = [m for m in outbound.values() if m.state in OutboundMessage.UNDELIVERED_STATES]
+    return {
+        "referral": referral,
+        "visible_answers": [a for a in answers if not a.hidden and a.answers],
+        "hidden_answers": [a for a in answers if a.hidden or not a.answers],
+        "timeline": timeline,
+        "sync": referral_sync_state(referral),
+        "unsynced": unsynced,
+        "view_in_ocean": view_in_ocean_url(referral, ocean),
+        "action_forms": action_forms,
+        "current_appointment": current,
+        "read_only_reason": _read_only_reason(referral),
+    }
+
+
+def _read_only_reason(referral) -> str:
+    if referral.direction == Direction.SENT:
+        return _("This is a copy of a referral your clinic sent: the receiver acts on it in Ocean, and its "
+                 "changes appear here.")
+    if referral.direction == Direction.UNKNOWN:
+        return _("Harbour cannot tell whether your clinic received or sent this referral (check the site "
+                 "number in the Ocean settings), so it offers no actions.")
+    if referral.status == Status.CANCELLED:
+        return _("The sender cancelled this referral; it can no longer be changed.")
+    if referral.status == Status.FORWARDED:
+        return _("This referral was forwarded; only its new recipient can act on it.")
+    if referral.status == Status.EXTERNALLY_MANAGED:
+        return _("This referral is managed outside Ocean; it can no longer be changed here.")
+    return ""
+
+
+def _detail_queryset(clinic):
+    return Referral.objects.filter(clinic=clinic).prefetch_related(
+        "form_answers", "messages",
+        Prefetch("attachments", queryset=Attachment.objects.order_by("kind", "id")),
+        Prefetch("appointments", queryset=Appointment.objects.order_by("-id")),
+    )
 
 
 @staff_view
 def referral_detail(request, pk: int):
+    referral = get_object_or_404(_detail_queryset(current_clinic(request)), pk=pk)
+    context = _detail_context(request, referral)
+    mark_read(request.user, referral)
+    return render(request, "referrals/referral_detail.html", context)
+
+
+@require_POST
+@staff_view
+def referral_action(request, pk: int, action: str):
+    """One action form: validate, call ocean.actions (which enqueues for Ocean), then back to the page."""
+    if action not in ACTIONS:
+        raise Http404
     clinic = current_clinic(request)
-    referral = get_object_or_404(
-        Referral.objects.filter(clinic=clinic).prefetch_related(
-            "form_answers", "attachments", "messages",
-            Prefetch("appointments", queryset=Appointment.objects.order_by("-id")),
-        ),
-        pk=pk,
-    )
-    answers = list(referral.form_answers.all())
-    events = list(referral.events.select_related("inbound_message").order_by("created_at", "id"))
-    return render(request, "referrals/referral_detail.html", {
-        "referral": referral,
-        "visible_answers": [a for a in answers if not a.hidden and a.answers],
-        "hidden_answers": [a for a in answers if a.hidden or not a.answers],
-        "timeline": [(event, describe(event)) for event in events],
-    })
+    referral = _referral_for(request, pk)
+    form_class, run, done = ACTIONS[action]
+    form = form_class(request.POST, request.FILES, auto_id=f"id_{action}_%s")
+    if not form.is_valid():
+        referral = get_object_or_404(_detail_queryset(clinic), pk=pk)
+        context = _detail_context(request, referral, bound={action: form})
+        context["invalid_action"] = action
+        return render(request, "referrals/referral_detail.html", context, status=400)
+    try:
+        run(referral, request.user, form.cleaned_data, form.cleaned_data.get("idempotency_key") or "")
+    except ActionNotAllowed as exc:
+        flash.error(request, exc.message)
+        return redirect("referrals:detail", pk=pk)
+    flash.success(request, done)
+    return redirect("referrals:detail", pk=pk)
+
+
+@require_POST
+@staff_view
+def retry_outbound(request, pk: int, message_id: int):
+    """"Retry now" on the referral page, for any staff member of the clinic."""
+    referral = _referral_for(request, pk)
+    message = get_object_or_404(OutboundMessage, pk=message_id, referral=referral, clinic_id=referral.clinic_id)
+    if retry_now(message, request.user):
+        flash.success(request, _("The message will be sent to Ocean again in a moment."))
+    else:
+        flash.info(request, _("This message is not waiting for a retry any more."))
+    return redirect("referrals:detail", pk=pk)
+
+
+@require_POST
+@staff_view
+def fetch_document_again(request, pk: int, attachment_id: int):
+    referral = _referral_for(request, pk)
+    attachment = get_object_or_404(Attachment, pk=attachment_id, referral=referral)
+    request_fetch_again(attachment, request.user)
+    flash.success(request, _("Harbour will fetch this document from Ocean again in a moment."))
+    return redirect("referrals:detail", pk=pk)
+
+
+INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg"}
+
+
+@staff_view
+def document(request, pk: int, attachment_id: int):
+    """The stored letter or attachment, for staff of the referral's clinic only (404 otherwise)."""
+    referral = _referral_for(request, pk)
+    attachment = get_object_or_404(Attachment, pk=attachment_id, referral=referral)
+    if attachment.fetch_state != Attachment.FetchState.FETCHED or not attachment.file:
+        raise Http404
+    try:
+        handle = attachment.file.open("rb")
+    except (FileNotFoundError, OSError):
+        raise Http404 from None
+    record("referral.document.downloaded", clinic=referral.clinic, actor=request.user,
+           target=f"attachment:{attachment.pk}", referral=referral.pk)
+    content_type = (attachment.content_type or "application/octet-stream").split(";")[0].strip().lower()
+    extension = attachment.file.name.rsplit(".", 1)[-1] if "." in attachment.file.name else "bin"
+    filename = (attachment.title or f"{attachment.kind}-{attachment.pk}").replace("/", "_").replace("\\", "_")
+    if "." not in filename:
+        filename = f"{filename}.{extension}"
+    return FileResponse(handle, content_type=content_type, filename=filename,
+                        as_attachment=content_type not in INLINE_TYPES)
 
 
 @staff_view
