@@ -1,14 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from harbour.core import views as core_views
+from harbour.core import health, views as core_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
-    path("healthz", core_views.healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("public/ocean/", include("harbour.intake.urls")),
     path("settings/", include("harbour.clinics.urls")),
     path("audit/", include("harbour.audit.urls")),

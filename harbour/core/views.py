@@ -1,4 +1,3 @@
-from django.http import JsonResponse
 from django.shortcuts import render
 
 from harbour.clinics.access import staff_view
@@ -7,8 +6,3 @@ from harbour.clinics.access import staff_view
 @staff_view
 def home(request):
     return render(request, "core/home.html")
-
-
-def healthz(request):
-    """Liveness: the process answers. Readiness (database, worker) is /readyz."""
-    return JsonResponse({"status": "ok"})

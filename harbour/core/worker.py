@@ -11,7 +11,7 @@ import time
 
 from django.apps import apps
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 log = logging.getLogger("harbour.worker")
 
@@ -57,6 +57,11 @@ def run_until_idle(max_passes: int = 1000) -> int:
 
 
 def run_forever(idle_seconds: float | None = None) -> None:
+    """Loop until SIGTERM/SIGINT: run the jobs, sleep when idle, beat the heartbeat (/readyz).
+
+    A database outage does not stop the loop: each pass fails, is logged, and the next one
+    reconnects (close_old_connections drops a broken connection).
+    """
     stopping = False
 
     def stop(signum, frame):
@@ -67,9 +72,57 @@ def run_forever(idle_seconds: float | None = None) -> None:
     signal.signal(signal.SIGINT, stop)
     idle = settings.HARBOUR_WORKER_IDLE_SECONDS if idle_seconds is None else idle_seconds
     jobs = discover_jobs()
+    heartbeat = Heartbeat()
     log.info("worker started with %d jobs", len(jobs))
     while not stopping:
         close_old_connections()
-        if not run_once(jobs):
+        heartbeat.maybe_beat()
+        handled = run_once(jobs)
+        heartbeat.handled += handled
+        if not handled:
             time.sleep(idle)
+    heartbeat.remove()
     log.info("worker stopped")
+
+
+class Heartbeat:
+    """This process's WorkerHeartbeat row, written at most every HARBOUR_WORKER_HEARTBEAT_SECONDS."""
+
+    def __init__(self):
+        from django.utils import timezone
+
+        from harbour.core.models import WorkerHeartbeat
+
+        self.model = WorkerHeartbeat
+        self.started_at = timezone.now()
+        self.name = WorkerHeartbeat.process_name(self.started_at)
+        self.period = float(getattr(settings, "HARBOUR_WORKER_HEARTBEAT_SECONDS", 10))
+        self.last = None
+        self.handled = 0
+
+    def maybe_beat(self) -> None:
+        now = time.monotonic()
+        if self.last is not None and now - self.last < self.period:
+            return
+        try:
+            self.model.beat(self.name, self.started_at, self.handled)
+            if self.last is None:
+                self._prune()
+            self.last = now
+        except DatabaseError:
+            log.warning("worker heartbeat could not be written (database unavailable?)")
+            self.last = now  # try again after a period, not on every pass
+
+    def _prune(self) -> None:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        # Rows of processes that stopped without saying so (killed, crashed) fade after a day.
+        self.model.objects.filter(beat_at__lt=timezone.now() - timedelta(days=1)).delete()
+
+    def remove(self) -> None:
+        try:
+            self.model.objects.filter(name=self.name).delete()
+        except DatabaseError:
+            pass
