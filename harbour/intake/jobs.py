@@ -12,6 +12,7 @@ import os
 import traceback
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from harbour.intake.models import InboundMessage
@@ -60,10 +61,18 @@ def process_one(message: InboundMessage) -> str:
 
 
 def _claim_next() -> InboundMessage | None:
+    # Per-referral order: a message waits while an older one of its referral is pending. A
+    # worker busy with that older one holds it locked but still pending (uncommitted), so other
+    # workers skip the whole referral instead of applying its messages out of order.
+    earlier_pending = InboundMessage.objects.filter(
+        clinic_id=OuterRef("clinic_id"), referral_ref=OuterRef("referral_ref"),
+        state=InboundMessage.State.PENDING, id__lt=OuterRef("id"),
+    ).exclude(referral_ref="")
     return (
         InboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("clinic__ocean")  # the site number decides direction
         .filter(state=InboundMessage.State.PENDING)
+        .exclude(Exists(earlier_pending))
         .order_by("id")
         .first()
     )

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from harbour.clinics.models import OceanSettings, hash_inbound_key
+from harbour.core import logging as log_context
 from harbour.fhir.read import EnvelopeError, check_envelope
 from harbour.intake import ratelimit
 from harbour.intake.body import BodyNotJSON, BodyTooLarge, declared_length, parse_json, read_body
@@ -68,6 +69,7 @@ def fhir_bundles(request):
         log.exception("intake failed unexpectedly")
         call.reason = f"error-{type(exc).__name__}"
         response = outcome_response(500, "exception", "The message could not be handled and was not kept.")
+    log_context.bind(clinic_id=call.clinic_id)  # the access line names the key's clinic
     log.info(
         "inbound status=%s clinic=%s event=%s message=%s header=%s reason=%s ms=%.1f",
         response.status_code,
