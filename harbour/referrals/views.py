@@ -7,7 +7,7 @@ from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import gettext as _, gettext_lazy, ngettext
+from django.utils.translation import gettext as _, gettext_lazy, ngettext, pgettext
 from django.views.decorators.http import require_POST
 
 from harbour.audit.log import record
@@ -92,9 +92,10 @@ def referral_list(request):
 
 
 def _tabs(clinic, current):
-    tabs = [(Direction.RECEIVED, _("Received")), (Direction.SENT, _("Sent"))]
+    tabs = [(Direction.RECEIVED, pgettext("referral list tab", "Received")),
+            (Direction.SENT, pgettext("referral list tab", "Sent"))]
     if current == Direction.UNKNOWN or Referral.objects.filter(clinic=clinic, direction=Direction.UNKNOWN).exists():
-        tabs.append((Direction.UNKNOWN, _("Direction unknown")))
+        tabs.append((Direction.UNKNOWN, pgettext("referral list tab", "Direction unknown")))
     return tabs
 
 
