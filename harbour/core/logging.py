@@ -102,6 +102,10 @@ class ContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         context = current()
+        request = getattr(record, "request", None)
+        if not context and request is not None:
+            # django.request logs 4xx/5xx after the middleware has finished: the request knows.
+            context = {"request_id": getattr(request, "request_id", None)}
         for name in CONTEXT_FIELDS:
             if not hasattr(record, name):
                 value = context.get(name)
@@ -111,6 +115,8 @@ class ContextFilter(logging.Filter):
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD = frozenset(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime", "taskName"}
+# Objects some loggers attach (django.request's request, whose repr has the query string).
+_DROPPED = frozenset({"request", "server_time"})
 
 
 def safe_exception(exc_info) -> dict:
@@ -130,7 +136,7 @@ class JsonFormatter(logging.Formatter):
             "process": record.process,
         }
         for name, value in vars(record).items():
-            if name in _STANDARD or name.startswith("_"):
+            if name in _STANDARD or name.startswith("_") or name in _DROPPED:
                 continue
             if name in CONTEXT_FIELDS and value == "-":
                 continue
