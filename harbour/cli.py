@@ -14,6 +14,7 @@ COMMANDS = [
     ("create-clinic", "Create a clinic, its domain and its administrator."),
     ("inspect", "Show, as JSON, what Harbour reads from an Ocean bundle file, without storing it."),
     ("reprocess", "Process failed inbound messages again after a fix."),
+    ("rotate-keys", "Re-encrypt stored secrets with the first of HARBOUR_ENCRYPTION_KEYS."),
     ("migrate", "Create or update the database tables."),
     ("manage", "Any other Django management command: 'harbour manage <command> ...'."),
 ]
