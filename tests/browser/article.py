@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from playwright.sync_api import expect
 
-from tests.browser.helpers import check_accessible, copy_with, paste_into, tab_to
+from tests.browser.helpers import check_accessible, copy_with, paste_into, poll, tab_to
 
 SETTINGS_PATH = "/settings/consultations/ocean/"
 SERVER_CHOICE = re.compile(r"^(Production|Test|Staging|Préproduction|Custom URL|Adresse URL personnalisée) ")
@@ -42,6 +43,7 @@ class Words:
     secret: str
     secret_saved: str
     test_connection: str
+    connection_works: str
     last_rejected: str
     rejected_at: str  # "401 le …" / "401 at …": the rejected call's status and the word before its time
     users: str
@@ -49,6 +51,22 @@ class Words:
     new_password: str
     new_password_again: str
     add_user: str
+    # The referral workspace and the referral page.
+    consultations: str
+    received: str
+    sent: str
+    suggested_charts: str
+    link_chart: str
+    linked_to: str
+    accept: str
+    accepted: str
+    book_an_appointment: str
+    date: str
+    time: str
+    confirmed: str
+    book: str
+    booked: str
+    declined: str
 
 
 FR = Words(
@@ -60,9 +78,14 @@ FR = Words(
     new_key_title="Nouvelle clé d'authentification entrante", request_url="Adresse URL de la demande (Request URL)",
     key="Clé (Key)", client_id="Identifiant de client (Client ID)", secret="Secret",
     secret_saved="Secret enregistré, masqué", test_connection="Tester la connexion à Ocean",
+    connection_works="La connexion fonctionne : Ocean a accepté l'identifiant client et le secret",
     last_rejected="Dernier appel refusé", rejected_at="401 le ", users="Utilisateurs",
     new_username="Nom d’utilisateur", new_password="Mot de passe", new_password_again="Confirmation du mot de passe",
     add_user="Ajouter l'utilisateur",
+    consultations="Consultations", received="Reçues", sent="Envoyées", suggested_charts="Dossiers suggérés",
+    link_chart="Lier à ce dossier", linked_to="Lié au dossier", accept="Accepter", accepted="Acceptée",
+    book_an_appointment="Fixer un rendez-vous", date="Date", time="Heure", confirmed="Confirmé avec le patient",
+    book="Fixer le rendez-vous", booked="Rendez-vous fixé", declined="Refusée",
 )
 EN = Words(
     lang="en", sign_in="Sign in", username="Username", password="Password", settings="Settings",
@@ -71,8 +94,13 @@ EN = Words(
     save="Save Ocean Settings", saved="Ocean settings saved.", nothing_changed="Nothing changed.", generate="Generate",
     new_key_title="New inbound key", request_url="Request URL", key="Key", client_id="Client ID", secret="Secret",
     secret_saved="Secret saved, hidden", test_connection="Test the connection to Ocean",
+    connection_works="The connection works: Ocean accepted the Client ID and Secret",
     last_rejected="Last rejected call", rejected_at="401 at ", users="Users", new_username="Username",
     new_password="Password", new_password_again="Password confirmation", add_user="Add the user",
+    consultations="Consultations", received="Received", sent="Sent", suggested_charts="Suggested charts",
+    link_chart="Link to this chart", linked_to="Linked to chart", accept="Accept", accepted="Accepted",
+    book_an_appointment="Book an appointment", date="Date", time="Time", confirmed="Confirmed with the patient",
+    book="Book", booked="Booked", declined="Declined",
 )
 
 
@@ -141,7 +169,7 @@ def add_staff_user(page, words: Words, username: str, password: str) -> None:
     field(add, words.new_username).fill(username)
     field(add, words.new_password).fill(password)
     field(add, words.new_password_again).fill(password)
-    go(add, button(add, words.add_user))
+    go(page, button(add, words.add_user))
     says(page, username)
 
 
@@ -159,12 +187,14 @@ def ocean_sign_up(page, base_url: str, username: str, password: str) -> None:
     expect(page.get_by_role("heading", name="Your Ocean sites")).to_be_visible()
 
 
-def ocean_create_site(page, name: str) -> None:
+def ocean_create_site(page, name: str) -> str:
+    """Create a site; returns its Site Number."""
     go(page, link(page, "Create a site"))
     check_accessible(page, "en")
     field(page, "Site name").fill(name)
     go(page, button(page, "Create site"))
     expect(page.get_by_role("heading", name="Site Account")).to_be_visible()
+    return page.locator("#site-number").inner_text().strip()
 
 
 def ocean_admin(page, item: str) -> None:
@@ -414,3 +444,156 @@ class Administrator:
         go(self.emr, button(self.emr, w.test_connection))
         check_accessible(self.emr, w.lang)
         return flash(self.emr)
+
+
+# --- Referrals in Harbour -----------------------------------------------------------------------
+
+def open_consultations(page, words: Words, tab: str) -> None:
+    """Consultations in Harbour's menu, then the Received or Sent tab."""
+    menu = page.get_by_role("navigation", name=re.compile("^(Principal|Main)$"))
+    go(page, menu.get_by_role("link", name=re.compile(rf"^{re.escape(words.consultations)}\b")))
+    go(page, page.locator("nav.tabs").get_by_role("link", name=tab, exact=True))
+    check_accessible(page, words.lang)
+
+
+def wait_for_referral_row(page, text: str, *, timeout: float = 30):
+    """Reload the list until a row naming `text` is there (the worker files what Ocean sent)."""
+    row = page.get_by_role("row").filter(has_text=text)
+
+    def listed():
+        if row.count():
+            return True
+        page.reload()
+        return False
+
+    poll(listed, timeout=timeout, interval=0.3, what=f"a referral row with {text!r}")
+    return row
+
+
+def match_accept_and_book(page, words: Words, *, family: str, chart_number: str, day: str, at: str, shot=None) -> None:
+    """On the referral page: link the suggested chart, accept (keyboard only), book an appointment."""
+    candidates = page.get_by_role("table", name=words.suggested_charts)
+    expect(candidates).to_be_visible()
+    go(page, candidates.get_by_role("row").filter(has_text=chart_number).get_by_role("button", name=words.link_chart))
+    expect(page.locator("#patient-chart")).to_contain_text(f"{words.linked_to} {chart_number}")
+    check_accessible(page, words.lang)
+
+    # Accept with the keyboard alone: Tab to the button, Enter. (The chart review's buttons
+    # before it bear the same name, "Accept": `within` tells them apart as the eye does.)
+    tab_to(page, words.accept, within="#form-accept")
+    go(page, key="Enter")
+    expect(page.locator("#referral-status")).to_contain_text(words.accepted)
+    check_accessible(page, words.lang)
+
+    page.get_by_text(words.book_an_appointment, exact=True).click()
+    booking = page.locator("#form-book")
+    field(booking, words.date).fill(day)
+    field(booking, words.time).fill(at)
+    field(booking, words.confirmed).check()
+    if shot:
+        shot(page, "harbour-book-appointment")
+    go(page, button(booking, words.book))
+    expect(page.locator("#referral-status")).to_contain_text(words.booked)
+    check_accessible(page, words.lang)
+
+
+# --- The whole path: the article, then referrals both ways ----------------------------------------
+
+CHART = """
+from datetime import date
+from harbour.clinics.models import Clinic
+from harbour.patients.models import PatientChart
+PatientChart.objects.create(clinic=Clinic.objects.get(), chart_number={number!r}, family={family!r}, given={given!r},
+                            birth_date=date.fromisoformat({birth!r}))
+"""
+
+
+def the_whole_path(servers, new_context, shot, words: Words, *, locale: str, admin: str, password: str,
+                   staff_password: str) -> None:
+    """The article's four steps, then: another site refers a patient, a staff user without the
+    settings permission matches, accepts and books in Harbour, and the referrer sees the booking
+    in Ocean; the clinic refers a patient from Ocean, its copy is in Harbour's Sent list, and the
+    receiver's decline shows there."""
+    from tests.browser.ocean_peer import decline, receiving_site
+
+    harbour, sandbox = servers
+    fr = words.lang == "fr"
+    administrator = Administrator(new_context(locale), servers, words, shot, username=admin, password=password)
+    administrator.before_the_article("soleil-ocean", "Clinique Soleil")
+    administrator.step1_site_number()
+    administrator.step2_cloud_connect()
+    administrator.step3_inbound_key("Intégration Harbour" if fr else "Harbour integration")
+    listing = administrator.listing("Clinique Soleil Physiothérapie", "Intégration Harbour" if fr else "Harbour integration",
+                                    "SOLEIL-PHYSIO")
+    administrator.step4_oauth("Identifiants OAuth Harbour" if fr else "Harbour OAuth credentials")
+    assert words.connection_works in administrator.check_connection()
+    shot(administrator.emr, "harbour-settings-done", doc="settings-page" if fr else None)
+
+    # The clinic's chart for the patient exists before the referral (imported from its records).
+    harbour.shell(CHART.format(number="SOL-0042", family="Tremblay", given="Marie", birth="1980-02-29"))
+    add_staff_user(administrator.emr, words, "accueil-soleil", staff_password)
+
+    # A family practice on Ocean refers Marie Tremblay to the clinic's listing.
+    referrer = new_context("en-CA").new_page()
+    ocean_sign_up(referrer, sandbox.base_url, "family-practice", password)
+    referrer_site = ocean_create_site(referrer, "Family Practice")
+    ref = ocean_send_referral(referrer, listing=listing, family="Tremblay", given="Marie", birth_date="1980-02-29",
+                              hcn="1234567890", version="AB", reason="Low back pain for two weeks, no red flags")
+
+    # The receptionist has no settings permission: no Settings in the menu, and the page is refused.
+    staff = new_context(locale).new_page()
+    staff.goto(harbour.base_url + "/")
+    sign_in_with_keyboard(staff, words, "accueil-soleil", staff_password)
+    menu = staff.get_by_role("navigation", name=re.compile("^(Principal|Main)$"))
+    expect(menu.get_by_role("link", name=words.settings, exact=True)).to_have_count(0)
+    assert staff.goto(harbour.base_url + SETTINGS_PATH).status == 403
+    staff.go_back()
+
+    open_consultations(staff, words, words.received)
+    row = wait_for_referral_row(staff, "Tremblay")
+    shot(staff, "harbour-received-list", doc="received-list" if fr else None)
+    go(staff, row.get_by_role("link", name=re.compile("Tremblay")))
+    check_accessible(staff, words.lang)
+    expect(staff.locator("main")).to_contain_text(ref)
+    day = (date.today() + timedelta(days=14)).isoformat()
+    match_accept_and_book(staff, words, family="Tremblay", chart_number="SOL-0042", day=day, at="10:30", shot=shot)
+    shot(staff, "harbour-referral-page", doc="referral-page" if fr else None)
+
+    # In Ocean, the referrer's page of the referral: Booked, on that day at that time.
+    referrer.bring_to_front()
+    referrer.goto(f"{sandbox.base_url}/site/{referrer_site}/referrals/{ref}/")
+
+    def booked_in_ocean():
+        text = referrer.locator("main").inner_text()
+        if "Booked" in referrer.locator("#folder").inner_text() and f"{day} 10:30" in text:
+            return True
+        referrer.reload()
+        return False
+
+    poll(booked_in_ocean, timeout=30, what="the booking to reach Ocean")
+    check_accessible(referrer, "en")
+    shot(referrer, "ocean-referral-booked", doc="sandbox-referral-booked" if fr else None)
+
+    # The clinic refers a patient from Ocean to another site; Harbour keeps the copy under Sent.
+    physio = receiving_site(sandbox, "Physiothérapie Lune", "Physiothérapie Lune")
+    clinic_ocean = administrator.ocean
+    clinic_ocean.bring_to_front()
+    sent_ref = ocean_send_referral(clinic_ocean, listing=physio.listing, family="Gagnon", given="Luc",
+                                   birth_date="1975-06-15", hcn="2345678901", version="CD",
+                                   reason="Physiotherapy after an ankle sprain")
+    staff.bring_to_front()
+    open_consultations(staff, words, words.sent)
+    row = wait_for_referral_row(staff, "Gagnon")
+
+    # The receiver's EMR declines it in Ocean; the decline reaches Harbour's Sent list.
+    decline(sandbox, physio, sent_ref, "Waiting list closed")
+
+    def declined_in_harbour():
+        if words.declined in row.inner_text():
+            return True
+        staff.reload()
+        return False
+
+    poll(declined_in_harbour, timeout=30, what="the receiver's decline in Harbour's Sent list")
+    check_accessible(staff, words.lang)
+    shot(staff, "harbour-sent-list-declined", doc="sent-list" if fr else None)

@@ -60,14 +60,16 @@ _FOCUSED_NAME = r"""
 """
 
 
-def tab_to(page, name: str | re.Pattern, *, max_presses: int = 80) -> None:
-    """Press Tab (only Tab) until the focused element's accessible name matches `name`."""
+def tab_to(page, name: str | re.Pattern, *, within: str | None = None, max_presses: int = 80) -> None:
+    """Press Tab (only Tab) until the focused element's accessible name matches `name` (and, with
+    `within`, the element is inside that CSS selector: a page may name two buttons alike)."""
     pattern = name if isinstance(name, re.Pattern) else re.compile(rf"^{re.escape(name)}$")
     seen = []
     for _ in range(max_presses):
         page.keyboard.press("Tab")
         focused = page.evaluate(_FOCUSED_NAME)
-        if pattern.search(focused):
+        inside = within is None or page.evaluate("(s) => !!document.activeElement.closest(s)", within)
+        if pattern.search(focused) and inside:
             return
         seen.append(focused)
     raise AssertionError(f"{page.url}: Tab never reached {pattern.pattern!r}; focus went through {seen}")
