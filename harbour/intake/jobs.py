@@ -11,7 +11,7 @@ import logging
 import os
 import traceback
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -61,21 +61,22 @@ def process_one(message: InboundMessage) -> str:
 
 
 def _claim_next() -> InboundMessage | None:
-    # Per-referral order: a message waits while an older one of its referral is pending. A
-    # worker busy with that older one holds it locked but still pending (uncommitted), so other
-    # workers skip the whole referral instead of applying its messages out of order.
-    earlier_pending = InboundMessage.objects.filter(
-        clinic_id=OuterRef("clinic_id"), referral_ref=OuterRef("referral_ref"),
-        state=InboundMessage.State.PENDING, id__lt=OuterRef("id"),
-    ).exclude(referral_ref="")
-    return (
+    pending = (
         InboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("clinic__ocean")  # the site number decides direction
         .filter(state=InboundMessage.State.PENDING)
-        .exclude(Exists(earlier_pending))
-        .order_by("id")
-        .first()
     )
+    if connection.features.has_select_for_update_skip_locked:
+        # Per-referral order: a message waits while an older one of its referral is pending. A
+        # worker busy with that older one holds it locked but still pending (uncommitted), so
+        # other workers skip the whole referral instead of applying its messages out of order.
+        # (SQLite serialises writers: the oldest pending message is never held by another.)
+        earlier_pending = InboundMessage.objects.filter(
+            clinic_id=OuterRef("clinic_id"), referral_ref=OuterRef("referral_ref"),
+            state=InboundMessage.State.PENDING, id__lt=OuterRef("id"),
+        ).exclude(referral_ref="")
+        pending = pending.exclude(Exists(earlier_pending))
+    return pending.order_by("id").first()
 
 
 def process_pending(limit: int = BATCH_SIZE) -> int:
