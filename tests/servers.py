@@ -60,19 +60,61 @@ class Server:
             raise AssertionError(f"{self.kind} manage {args[:1]} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result
 
+    @property
+    def database_url(self) -> str:
+        """The server's database: its PostgreSQL database, or the SQLite file under its var dir."""
+        if self.env.get(self.database_env):
+            return self.env[self.database_env]
+        name = "sandbox.sqlite3" if self.kind == "sandbox" else "harbour.sqlite3"
+        return f"sqlite:///{self.var_dir / name}"
+
+    @property
+    def database_env(self) -> str:
+        return "SANDBOX_DATABASE_URL" if self.kind == "sandbox" else "DATABASE_URL"
+
+    def sql(self, query: str, params: tuple = ()) -> list[tuple]:
+        """Run one read query on the server's database directly (no Django: fast enough to poll).
+        Write placeholders as %s; they are adapted for SQLite."""
+        url = self.database_url
+        if url.startswith("sqlite:///"):
+            import sqlite3
+            from contextlib import closing
+
+            with closing(sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30)) as conn:
+                return conn.execute(query.replace("%s", "?"), params).fetchall()
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            return conn.execute(query, params).fetchall()
+
     def shell(self, code: str) -> str:
         """Run Python in this server's Django (`manage shell -c`); returns what it printed."""
         return self.manage("shell", "-c", code).stdout
 
-    def start_process(self, name: str, args: list[str]) -> None:
-        # `harbour serve` / `harbour worker`, or `harbour sandbox serve` / `harbour sandbox worker`.
-        command = self.cli[:-1] if self.kind == "harbour" else self.cli
+    def start_process(self, name: str, args: list[str], *, raw: bool = False) -> None:
+        # `harbour serve` / `harbour worker`, or `harbour sandbox serve` / `harbour sandbox worker`;
+        # with raw=True, `args` is the whole command (run with the server's environment).
+        command = [] if raw else self.cli[:-1] if self.kind == "harbour" else self.cli
         log = open(self.var_dir / "logs" / f"{name}.log", "ab")
         self.processes[name] = subprocess.Popen(
             [*command, *args], env=self.env, cwd=ROOT,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()
+
+    def start_web(self, name: str = "serve") -> None:
+        """The web process (`serve`: gunicorn, 1 worker x 8 threads) on the server's port."""
+        port = self.base_url.rsplit(":", 1)[1]
+        self.start_process(name, ["serve", "--host", "127.0.0.1", "--port", port, "--workers", "1", "--threads", "8"])
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send `sig` to one of our processes and its children (gunicorn's workers), and reap it."""
+        process = self.processes.pop(name)
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=15)
 
     def logs(self) -> str:
         parts = []
@@ -96,6 +138,13 @@ class Server:
         raise RuntimeError(f"{self.kind} did not answer {path} within {timeout} s\n{self.logs()}")
 
     def stop(self) -> None:
+        """Stop our processes, then drop the server's PostgreSQL database (if it has one)."""
+        self.stop_processes()
+        if self.database_cleanup:
+            self.database_cleanup()
+            self.database_cleanup = None
+
+    def stop_processes(self) -> None:
         """Stop our own processes (each started in its own session: gunicorn's workers included)."""
         for process in self.processes.values():
             if process.poll() is None:
@@ -113,9 +162,6 @@ class Server:
                     pass
                 process.wait(timeout=5)
         self.processes.clear()
-        if self.database_cleanup:
-            self.database_cleanup()
-            self.database_cleanup = None
 
 
 def _postgres_database(prefix: str):
@@ -154,23 +200,24 @@ def _base_env(var_dir: Path, extra: dict | None) -> dict:
     return env
 
 
-def _start(server: Server, worker: bool) -> Server:
+def _start(server: Server, worker: bool, web: bool = True) -> Server:
     (server.var_dir / "logs").mkdir(parents=True, exist_ok=True)
     try:
         server.manage("migrate", "--verbosity", "0", timeout=180)
-        port = server.base_url.rsplit(":", 1)[1]
-        server.start_process("serve", ["serve", "--host", "127.0.0.1", "--port", port, "--workers", "1", "--threads", "8"])
+        if web:
+            server.start_web()
         if worker:
             server.start_process("worker", ["worker"])
-        server.wait_ready()
+        if web:
+            server.wait_ready()
     except Exception:
         server.stop()
         raise
     return server
 
 
-def start_harbour(var_dir: Path, *, worker: bool = True, env: dict | None = None) -> Server:
-    """Harbour (migrate + serve + worker) on a free port."""
+def start_harbour(var_dir: Path, *, worker: bool = True, web: bool = True, env: dict | None = None) -> Server:
+    """Harbour (migrate + serve + worker) on a free port; `web=False` leaves the web process out."""
     var_dir.mkdir(parents=True, exist_ok=True)
     base_url = f"http://127.0.0.1:{free_port()}"
     extra = {"HARBOUR_PUBLIC_URL": base_url, "DJANGO_SETTINGS_MODULE": "harbour.settings"}
@@ -178,7 +225,7 @@ def start_harbour(var_dir: Path, *, worker: bool = True, env: dict | None = None
     if db_url:
         extra["DATABASE_URL"] = db_url
     server = Server("harbour", base_url, _base_env(var_dir, {**extra, **(env or {})}), var_dir, database_cleanup=drop)
-    return _start(server, worker)
+    return _start(server, worker, web)
 
 
 def start_sandbox(var_dir: Path, *, time_scale: float = 1, worker: bool = True, env: dict | None = None) -> Server:

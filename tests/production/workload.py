@@ -1,0 +1,68 @@
+"""Workloads for the production and fault tests: Ocean bundles made from the real fixture.
+
+`bundle()` gives the real payload (tests/fixtures/bundles) for another referral, event, time
+and Bundle.id. `fill_queue()` runs inside a Harbour server's Django (`server.shell(...)`) and
+stores many messages at once, as if the intake had just taken them.
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+
+REAL = (Path(__file__).resolve().parents[1] / "fixtures" / "bundles" / "add-service-request.back-pain.json").read_bytes()
+REAL_REF = "71db1a5c-89ce-41d5-bc71-8466f6c2f182"
+REAL_HEADER = "fdd94a37-22a7-41ce-8140-6604a1f10908"
+SITE_NUMBER = "1234"  # any site: the messages' target listing is not this clinic's, which is fine
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+
+
+def timestamp(step: int) -> str:
+    return (T0 + timedelta(minutes=step)).isoformat()
+
+
+def bundle(ref: str, *, event: str = "add-service-request", step: int = 0, bundle_id: str | None = None,
+           reason: str = "Initial") -> bytes:
+    raw = REAL.replace(REAL_REF.encode(), ref.encode()).replace(REAL_HEADER.encode(), str(uuid.uuid4()).encode())
+    data = orjson.loads(raw)
+    data["id"] = bundle_id or str(uuid.uuid4())
+    data["timestamp"] = data["meta"]["lastUpdated"] = timestamp(step)
+    header = data["entry"][0]["resource"]
+    header["eventCoding"]["code"] = header["eventCoding"]["display"] = event
+    header["reason"]["text"] = reason
+    return orjson.dumps(data)
+
+
+def referral_messages(ref: str, count: int) -> list[bytes]:
+    """A referral's life as Ocean sends it: created, then updates, each a minute later."""
+    return [bundle(ref, step=0)] + [
+        bundle(ref, event="notify-update-service-request", step=k, reason="") for k in range(1, count)
+    ]
+
+
+def fill_queue(referrals: int, per_referral: int) -> list[str]:
+    """Store referrals x per_referral pending messages for one new clinic, interleaved so that a
+    referral's messages are spread through the queue (message k of every referral, then k+1).
+    Returns the refs. Runs inside a Harbour server's Django."""
+    from harbour.clinics.models import Clinic, OceanSettings
+    from harbour.intake.models import InboundMessage
+
+    clinic = Clinic.objects.create(name="Queue clinic")
+    OceanSettings.objects.create(clinic=clinic, site_number=SITE_NUMBER)
+    refs = [str(uuid.uuid4()) for _ in range(referrals)]
+    lives = {ref: referral_messages(ref, per_referral) for ref in refs}
+    rows = []
+    for k in range(per_referral):
+        for ref in refs:
+            raw = lives[ref][k]
+            data = orjson.loads(raw)
+            rows.append(InboundMessage(
+                clinic=clinic, raw=raw, sha256=hashlib.sha256(raw).hexdigest(), content_type="application/fhir+json",
+                bundle_id=data["id"], header_id=data["entry"][0]["resource"]["id"],
+                event_code=data["entry"][0]["resource"]["eventCoding"]["code"], referral_ref=ref,
+            ))
+    InboundMessage.objects.bulk_create(rows, batch_size=500)
+    return refs
