@@ -13,16 +13,25 @@ as `harbour serve` (gthread, --workers x --threads, no access log):
   bare     bench/baseline_bare.py: a WSGI app with no framework that only commits the raw body
 
 Clients post the real Ocean fixture (16 KB) with a fresh Bundle.id and referral ref per
-request, from threads with keep-alive connections, warm-up first. Printed: acknowledged
-bundles/s, p50/p99 latency, the ratios, and the worker's processing rate over the bundles
-Harbour stored (harbour.core.worker.run_until_idle()), with the targets next to them.
-Everything runs on this machine: the clients share the CPUs with the servers.
+request over keep-alive connections, warm-up first: `wrk` (Debian's package, installed with
+apt-get when missing and we are root) with bench/intake_wrk.lua, else Python threads with
+http.client (`--client python`). Everything runs on this machine, so the client's CPU share
+is printed too (wrk needs a fraction of what Python threads need, which leaves more CPU to
+the servers: ratios are only comparable within one client).
+
+Printed: acknowledged bundles/s, p50/p99 latency, the ratios (targets: Harbour >= 0.8 x the
+Django view, >= 0.5 x the bare app), the web workers' memory (RSS summed over gunicorn's
+workers) before and after the load and around a burst of 25 MB deliveries (`--big`, default
+16 posts, 4 at a time), and the worker's processing rate over the bundles Harbour stored
+(harbour.core.worker.run_until_idle(); target median <= 5 ms per bundle).
 """
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -44,7 +53,10 @@ REFERRAL_REF = b"71db1a5c-89ce-41d5-bc71-8466f6c2f182"
 PATH = "/public/ocean/fhir_bundles"
 HOST = "soleil.bench.example"
 TARGET_INTAKE_RATIO = 0.8
+TARGET_BARE_RATIO = 0.5
 TARGET_PROCESSING_MS = 5.0
+TARGET_BIG_RSS_GROWTH_MB = 100
+WRK_SCRIPT = BENCH / "intake_wrk.lua"
 
 
 @dataclass
@@ -55,12 +67,26 @@ class Result:
     seconds: float
     latencies: list[float]
     statuses: dict[int, int]
+    client_cpu: float = 0.0  # CPU seconds the client used
+    p50_ms: float | None = None  # from wrk's own histogram
+    p99_ms: float | None = None
+    rss_before: int = 0  # web workers' RSS, bytes
+    rss_after: int = 0
 
     @property
     def rate(self) -> float:
         return self.acked / self.seconds if self.seconds else 0.0
 
+    @property
+    def client_share(self) -> float:
+        """The client's share of the machine's CPUs while it ran."""
+        return self.client_cpu / (self.seconds * (os.cpu_count() or 1)) if self.seconds else 0.0
+
     def percentile(self, p: float) -> float:
+        if p == 50 and self.p50_ms is not None:
+            return self.p50_ms
+        if p == 99 and self.p99_ms is not None:
+            return self.p99_ms
         if not self.latencies:
             return float("nan")
         ordered = sorted(self.latencies)
@@ -111,6 +137,25 @@ class Server:
             except OSError:
                 time.sleep(0.1)
         raise SystemExit("server did not start")
+
+    def worker_pids(self) -> list[int]:
+        try:
+            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        except OSError:
+            return []
+        return [int(pid) for pid in children]
+
+    def rss(self) -> int:
+        """Resident memory of gunicorn's workers (the master does not serve), in bytes."""
+        total = 0
+        for pid in self.worker_pids():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+            except OSError:
+                pass
+        return total
 
     def stop(self) -> None:
         self.process.terminate()
@@ -186,6 +231,99 @@ def load(name, port, headers, template, count, concurrency, max_seconds, fresh_r
     return Result(name, issued[0], len(latencies), seconds, latencies, statuses)
 
 
+def find_wrk() -> str | None:
+    """wrk from PATH; installed from Debian's packages when missing and we are root."""
+    found = shutil.which("wrk")
+    if found or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return found
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env, capture_output=True, timeout=300)
+    if not shutil.which("wrk"):  # the package lists may be missing on a fresh machine
+        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=300)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env, capture_output=True, timeout=300)
+    return shutil.which("wrk")
+
+
+def load_wrk(wrk, name, port, headers, template_path, seconds, concurrency, fresh_referral) -> Result:
+    env = dict(
+        os.environ, BENCH_BODY=str(template_path), BENCH_PATH=PATH,
+        BENCH_HEADERS="\n".join(f"{k}\t{v}" for k, v in headers.items()),
+        BENCH_BUNDLE_ID=BUNDLE_ID.decode(), BENCH_REFERRAL_REF=REFERRAL_REF.decode(),
+        BENCH_FRESH_REFERRAL="1" if fresh_referral else "0", BENCH_NONCE=str(uuid.uuid4().int % 2**32),
+    )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    threads = max(1, min(2, concurrency))
+    out = run([wrk, "-t", str(threads), "-c", str(concurrency), "-d", f"{max(1, round(seconds))}s", "--timeout", "30s",
+               "-s", str(WRK_SCRIPT), f"http://127.0.0.1:{port}{PATH}"], env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    data = json.loads(out.strip().splitlines()[-1])
+    failed = data["non_2xx"] + data["connect"] + data["read"] + data["write"] + data["timeout"]
+    acked = data["requests"] - data["non_2xx"]
+    statuses = {200: acked}
+    if failed:
+        statuses["non-2xx or errors"] = failed
+    return Result(
+        name, data["requests"], acked, data["duration_us"] / 1e6, [], statuses,
+        client_cpu=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        p50_ms=data["p50_us"] / 1000, p99_ms=data["p99_us"] / 1000,
+    )
+
+
+def big_body(template: bytes, size: int) -> bytes:
+    """The fixture grown to `size` bytes by a padding primitive extension (a valid message Bundle)."""
+    padding = size - len(template) - len(b',"_padding":""')
+    body = template.replace(BUNDLE_ID, str(uuid.uuid4()).encode(), 1).rstrip()
+    assert body.endswith(b"}")
+    return body[:-1] + b',"_padding":"' + b"A" * padding + b'"}'
+
+
+def burst_big(server: Server, headers: dict, template: bytes, size: int, count: int, concurrency: int) -> dict:
+    """Post `count` bodies of `size` bytes, `concurrency` at a time; sample the workers' RSS meanwhile."""
+    samples = [server.rss()]
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    remaining = [count]
+    stop = threading.Event()
+
+    def sampler():
+        while not stop.wait(0.05):
+            samples.append(server.rss())
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+        while True:
+            with lock:
+                if remaining[0] <= 0:
+                    break
+                remaining[0] -= 1
+            body = big_body(template, size)
+            try:
+                conn.request("POST", PATH, body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                status = 0
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+            with lock:
+                statuses[status] = statuses.get(status, 0) + 1
+        conn.close()
+
+    watcher = threading.Thread(target=sampler)
+    watcher.start()
+    clients = [threading.Thread(target=client) for _ in range(concurrency)]
+    for thread in clients:
+        thread.start()
+    for thread in clients:
+        thread.join()
+    time.sleep(1)  # let the workers finish their bookkeeping
+    stop.set()
+    watcher.join()
+    after = server.rss()
+    return {"before": samples[0], "peak": max(samples + [after]), "after": after, "statuses": statuses}
+
+
 # --- Engines --------------------------------------------------------------------------------------
 
 
@@ -239,7 +377,7 @@ settings_row.save()
 """
 
 PROCESS_STORED = """
-import statistics, time, django
+import statistics, sys, time, django
 django.setup()
 from harbour.intake.models import InboundMessage
 try:
@@ -261,7 +399,7 @@ if hasattr(jobs, "process_one"):  # time each bundle's processing as the worker 
     jobs.process_one = timed
 pending = InboundMessage.objects.filter(state="pending").count()
 started = time.perf_counter()
-handled = run_until_idle(max_passes=100000)
+handled = run_until_idle(max_passes=int(sys.argv[1]))
 seconds = time.perf_counter() - started
 states = dict((s, InboundMessage.objects.filter(state=s).count()) for s in ("processed", "failed", "unknown_event", "duplicate", "pending"))
 median = statistics.median(durations) * 1000 if durations else float("nan")
@@ -269,19 +407,43 @@ print("ok", pending, handled, seconds, median, " ".join(f"{k}={v}" for k, v in s
 """
 
 
+def median_result(results: list[Result]) -> Result:
+    """The round with the median rate (its latencies and memory come with it)."""
+    return sorted(results, key=lambda r: r.rate)[len(results) // 2]
+
+
 def bench_engine(engine: Engine, args, template: bytes) -> tuple[dict[str, Result], str]:
     results: dict[str, Result] = {}
     logs = engine.tmp / "logs"
     logs.mkdir(exist_ok=True)
 
-    def measure(name, server, headers):
+    template_path = engine.tmp / "fixture.json"
+    template_path.write_bytes(template)
+
+    def measure(name, server, headers, big=False):
+        nonlocal results
         try:
             server.wait_ready()
-            load(name, server.port, headers, template, args.warmup, args.concurrency, 30, args.fresh_referral)
-            results[name] = load(
-                name, server.port, headers, template, args.requests, args.concurrency, args.max_seconds,
-                args.fresh_referral,
-            )
+            if args.wrk:
+                load_wrk(args.wrk, name, server.port, headers, template_path, args.warmup_seconds, args.concurrency,
+                         args.fresh_referral)
+                rss_before = server.rss()
+                result = load_wrk(args.wrk, name, server.port, headers, template_path, args.seconds,
+                                  args.concurrency, args.fresh_referral)
+            else:
+                load(name, server.port, headers, template, args.warmup, args.concurrency, 30, args.fresh_referral)
+                rss_before = server.rss()
+                cpu = time.process_time()
+                result = load(
+                    name, server.port, headers, template, args.requests, args.concurrency, args.max_seconds,
+                    args.fresh_referral,
+                )
+                result.client_cpu = time.process_time() - cpu
+            result.rss_before, result.rss_after = rss_before, server.rss()
+            results[name] = result
+            if big and args.big:
+                results["big"] = burst_big(server, headers, template, args.big_mb * 1024 * 1024 - 1024, args.big,
+                                           args.big_concurrency)
         finally:
             server.stop()
 
@@ -296,33 +458,52 @@ def bench_engine(engine: Engine, args, template: bytes) -> tuple[dict[str, Resul
     headers = {
         "Host": HOST, "Content-Type": "application/fhir+json", "Referral-Integration-API-Key": key,
     }
-    measure("harbour", Server("harbour.wsgi:application", harbour_env, args, logs / "harbour.log"), headers)
+    servers = {"harbour": ("harbour.wsgi:application", harbour_env, headers, None)}
     if args.without_middleware:  # the same server and database, minus the site-wide middleware
         lean_env = dict(harbour_env, DJANGO_SETTINGS_MODULE="harbour_without_middleware", PYTHONPATH=str(BENCH))
-        lean = Server("harbour.wsgi:application", lean_env, args, logs / "harbour-lean.log", BENCH)
-        measure("harbour-lean", lean, headers)
+        servers["harbour-lean"] = ("harbour.wsgi:application", lean_env, headers, BENCH)
 
     # (b) Django baseline
-    django_env = base_env(BENCH_DATABASE_URL=engine.new_database("django"), PYTHONPATH=str(BENCH))
-    run([sys.executable, "-m", "django", "migrate", "--run-syncdb", "--verbosity", "0",
-         "--settings", "baseline_django.settings"], django_env)
-    django_env["DJANGO_SETTINGS_MODULE"] = "baseline_django.settings"
     plain = {"Host": HOST, "Content-Type": "application/fhir+json"}
-    measure("django", Server("baseline_django.wsgi:application", django_env, args, logs / "django.log", BENCH), plain)
+    if "django" in args.only:
+        django_env = base_env(BENCH_DATABASE_URL=engine.new_database("django"), PYTHONPATH=str(BENCH))
+        run([sys.executable, "-m", "django", "migrate", "--run-syncdb", "--verbosity", "0",
+             "--settings", "baseline_django.settings"], django_env)
+        django_env["DJANGO_SETTINGS_MODULE"] = "baseline_django.settings"
+        servers["django"] = ("baseline_django.wsgi:application", django_env, plain, BENCH)
 
     # (c) bare WSGI
-    bare_env = base_env(BENCH_DATABASE_URL=engine.new_database("bare"))
-    run([sys.executable, str(BENCH / "baseline_bare.py")], bare_env)
-    measure("bare", Server("baseline_bare:application", bare_env, args, logs / "bare.log", BENCH), plain)
+    if "bare" in args.only:
+        bare_env = base_env(BENCH_DATABASE_URL=engine.new_database("bare"))
+        run([sys.executable, str(BENCH / "baseline_bare.py")], bare_env)
+        servers["bare"] = ("baseline_bare:application", bare_env, plain, BENCH)
 
-    processing = run([sys.executable, "-c", PROCESS_STORED], harbour_env).strip().splitlines()[-1]
+    # Rounds interleave the servers, so a burst of other work on the machine hits all of them.
+    rounds: list[dict[str, Result]] = []
+    for number in range(args.rounds):
+        results = {}
+        for name, (app, env, server_headers, pythonpath) in servers.items():
+            server = Server(app, env, args, logs / f"{name}.log", pythonpath)
+            measure(name, server, server_headers, big=name == "harbour" and number == 0)
+        rounds.append(results)
+    big = rounds[0].pop("big", None)
+    results = {name: median_result([r[name] for r in rounds]) for name in servers}
+    if big:
+        results["big"] = big
+    results["rounds"] = rounds
+
+    passes = str(-(-args.process // 50))  # the intake job handles 50 messages a pass
+    processing = run([sys.executable, "-c", PROCESS_STORED, passes], harbour_env).strip().splitlines()[-1]
     return results, processing
 
 
 def report(engine: Engine, results: dict[str, Result], processing: str, args) -> None:
-    print(f"\n== {engine.label}: {args.requests} requests, {args.concurrency} clients, "
+    amount = f"{args.seconds:g} s" if args.wrk else f"{args.requests} requests"
+    print(f"\n== {engine.label}: {amount}, {args.concurrency} clients, "
           f"gunicorn gthread {args.workers} workers x {args.threads} threads ==")
-    print(f"{'server':<36}{'acked/s':>9}{'p50 ms':>9}{'p99 ms':>9}  other answers")
+    client = f"wrk, {args.concurrency} connections" if args.wrk else f"Python http.client, {args.concurrency} threads"
+    print(f"client: {client}")
+    print(f"{'server':<36}{'acked/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'client CPU':>11}{'RSS MB':>14}  other answers")
     labels = {
         "harbour": "(a) Harbour endpoint",
         "django": "(b) Django view, raw body only",
@@ -334,13 +515,40 @@ def report(engine: Engine, results: dict[str, Result], processing: str, args) ->
             continue
         r = results[name]
         other = {k: v for k, v in r.statuses.items() if k != 200}
-        print(f"{labels[name]:<36}{r.rate:>9.0f}{r.percentile(50):>9.1f}{r.percentile(99):>9.1f}  {other or '-'}")
+        rss = f"{r.rss_before / 2**20:.0f}->{r.rss_after / 2**20:.0f}"
+        print(f"{labels[name]:<36}{r.rate:>9.0f}{r.percentile(50):>9.1f}{r.percentile(99):>9.1f}"
+              f"{r.client_share:>10.0%} {rss:>14}  {other or '-'}")
+    if len(results.get("rounds", [])) > 1:
+        for number, one in enumerate(results["rounds"], 1):
+            rates = "  ".join(f"{name} {r.rate:.0f}/s" for name, r in one.items())
+            ratios = ""
+            if "django" in one and "bare" in one:
+                ratios = (f"  Harbour/Django {one['harbour'].rate / one['django'].rate:.2f}, "
+                          f"Harbour/bare {one['harbour'].rate / one['bare'].rate:.2f}")
+            print(f"  round {number}: {rates}{ratios}")
+        print("  (table: the median round of each server)")
+    if "django" not in results or "bare" not in results:
+        return report_rest(results, processing, args)
     harbour, django_, bare = results["harbour"].rate, results["django"].rate, results["bare"].rate
     ratio = harbour / django_ if django_ else float("nan")
+    bare_ratio = harbour / bare if bare else float("nan")
     verdict = "meets" if ratio >= TARGET_INTAKE_RATIO else "BELOW"
+    bare_verdict = "meets" if bare_ratio >= TARGET_BARE_RATIO else "BELOW"
     print(f"Harbour/Django = {ratio:.2f} (target >= {TARGET_INTAKE_RATIO}: {verdict});  "
-          f"Harbour/bare = {harbour / bare if bare else float('nan'):.2f}")
-    if "harbour-lean" in results and django_:
+          f"Harbour/bare = {bare_ratio:.2f} (target >= {TARGET_BARE_RATIO}: {bare_verdict})")
+    report_rest(results, processing, args)
+
+
+def report_rest(results, processing: str, args) -> None:
+    if "big" in results:
+        big = results["big"]
+        growth = (big["after"] - big["before"]) / 2**20
+        verdict = "meets" if growth < TARGET_BIG_RSS_GROWTH_MB else "ABOVE"
+        print(f"{args.big} posts of {args.big_mb} MB ({args.big_concurrency} at a time), answers {big['statuses']}: "
+              f"web workers' RSS {big['before'] / 2**20:.0f} MB before, peak {big['peak'] / 2**20:.0f} MB, "
+              f"{big['after'] / 2**20:.0f} MB after (growth {growth:+.0f} MB; target < +{TARGET_BIG_RSS_GROWTH_MB} MB: {verdict})")
+    if "harbour-lean" in results and "django" in results:
+        django_ = results["django"].rate
         print(f"Harbour without the site-wide middleware/Django = {results['harbour-lean'].rate / django_:.2f}")
     fields = processing.split()
     if fields and fields[0] == "ok":
@@ -355,7 +563,16 @@ def report(engine: Engine, results: dict[str, Result], processing: str, args) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=2000, help="measured requests per server (default 2000)")
+    parser.add_argument("--client", choices=["wrk", "python"], default="wrk",
+                        help="load generator (default wrk, falling back to python when it cannot be had)")
+    parser.add_argument("--seconds", type=float, default=10, help="wrk: measured seconds per server (default 10)")
+    parser.add_argument("--warmup-seconds", type=float, default=2, help="wrk: unmeasured seconds first (default 2)")
+    parser.add_argument("--big", type=int, default=16, help="25 MB posts to Harbour after its load (default 16; 0: none)")
+    parser.add_argument("--big-mb", type=int, default=25, help="size of those posts in MB (default 25, the limit)")
+    parser.add_argument("--big-concurrency", type=int, default=4, help="of those posts at a time (default 4)")
+    parser.add_argument("--process", type=int, default=3000,
+                        help="the worker processes about this many of the stored bundles (default 3000)")
+    parser.add_argument("--requests", type=int, default=2000, help="python client: measured requests (default 2000)")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--warmup", type=int, default=100, help="unmeasured requests first (default 100)")
     parser.add_argument("--max-seconds", type=float, default=25, help="stop a measurement after this long")
@@ -366,8 +583,13 @@ def main() -> None:
                         help="keep the fixture's referral ref (processing then updates one referral)")
     parser.add_argument("--without-middleware", action="store_true",
                         help="also measure Harbour with only the tenancy middleware (what the stack costs)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds over the servers (default 3)")
+    parser.add_argument("--only", default="harbour,django,bare", help="servers to run (harbour is always run)")
     parser.add_argument("--sqlite-only", action="store_true", help="ignore DATABASE_URL")
     args = parser.parse_args()
+    args.wrk = find_wrk() if args.client == "wrk" else None
+    if args.client == "wrk" and not args.wrk:
+        print("wrk is not available: falling back to the Python client")
 
     template = FIXTURE.read_bytes()
     assert template.count(BUNDLE_ID) >= 1 and REFERRAL_REF in template

@@ -1,5 +1,6 @@
 """Every message Ocean sent us, kept as it came: the append-only inbound log."""
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 
@@ -11,8 +12,12 @@ class InboundMessage(models.Model):
         UNKNOWN_EVENT = "unknown_event", _("Not understood")
         DUPLICATE = "duplicate", _("Duplicate")
 
-    clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="inbound_messages")
-    received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
+    # Indexes cost every intake INSERT, so there are only those a query needs (each named below
+    # its query); the clinic's own FK index is covered by the unique constraint, which leads with it.
+    clinic = models.ForeignKey(
+        "clinics.Clinic", on_delete=models.PROTECT, related_name="inbound_messages", db_index=False
+    )
+    received_at = models.DateTimeField(_("received"), auto_now_add=True)
     raw = models.BinaryField(_("raw bytes"))
     sha256 = models.CharField(max_length=64)
     content_type = models.CharField(max_length=100, blank=True)
@@ -20,7 +25,8 @@ class InboundMessage(models.Model):
     # Read from the envelope at intake (cheap); the rest is read by the worker.
     bundle_id = models.CharField(max_length=200, blank=True)
     header_id = models.CharField(max_length=200, blank=True)
-    event_code = models.CharField(_("event"), max_length=100, blank=True, db_index=True)
+    event_code = models.CharField(_("event"), max_length=100, blank=True)
+    # Indexed for the outbox's latest snapshot of a referral (ocean.outbox.latest_snapshot).
     referral_ref = models.CharField(_("referral reference"), max_length=200, blank=True, db_index=True)
 
     state = models.CharField(_("outcome"), max_length=20, choices=State.choices, default=State.PENDING)
@@ -35,12 +41,17 @@ class InboundMessage(models.Model):
         verbose_name_plural = _("inbound messages")
         ordering = ["-received_at", "-id"]
         constraints = [
-            # The same bundle delivered again (retries, resends) is stored once.
+            # The same bundle delivered again (retries, resends) is stored once; also the
+            # intake's duplicate lookup.
             models.UniqueConstraint(fields=["clinic", "bundle_id", "sha256"], name="inbound_unique_delivery"),
         ]
         indexes = [
-            models.Index(fields=["state", "id"], name="inbound_queue"),
+            # The worker's queue (intake.jobs): only pending rows are in it, so it stays small.
+            models.Index(fields=["id"], condition=Q(state="pending"), name="inbound_pending"),
+            # The inbound messages page, newest first.
             models.Index(fields=["clinic", "-received_at"], name="inbound_by_clinic"),
+            # Its count of failed messages; rows are inserted pending, so intake never writes it.
+            models.Index(fields=["clinic"], condition=Q(state="failed"), name="inbound_failed"),
         ]
 
     def __str__(self):

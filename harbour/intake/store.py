@@ -1,6 +1,7 @@
 """Store first: the raw message is committed before Ocean gets its 200."""
 import hashlib
 import logging
+import threading
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -24,6 +25,20 @@ def own_transaction():
     spoiling the caller's transaction.
     """
     return transaction.atomic() if connection.in_atomic_block else nullcontext()
+
+
+# SQLite has one writer at a time, and a writer that finds the lock taken sleeps in SQLite's
+# busy handler (1, 2, 5, 10... ms) before it tries again: under concurrent deliveries most of a
+# request's time went to those sleeps. The threads of one process take turns on this lock
+# instead (a waiting thread wakes as soon as the lock is free); only other processes still meet
+# the busy handler. Not inside a transaction: that one may hold SQLite's lock already.
+_SQLITE_WRITER = threading.Lock()
+
+
+def _writer_turn():
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
+        return _SQLITE_WRITER
+    return nullcontext()
 
 
 @dataclass(frozen=True)
@@ -82,7 +97,7 @@ def store_message(
         "referral_ref": clean_text(envelope.referral_ref, "referral_ref"),
     }
     try:
-        with own_transaction():
+        with own_transaction(), _writer_turn():
             stored = Stored(_insert(values), duplicate=False)
     except IntegrityError:
         kept = (
@@ -125,11 +140,21 @@ class _Insert:
             for field in self.fields
             if field.name not in _ROW_VALUES
         }
+        # Per column: a constant, the value as it is (text and ids, already cleaned to fit), or
+        # the field's own adaptation (dates, bytes, addresses).
+        self.columns = []
+        for field in self.fields:
+            if field.name not in _ROW_VALUES:
+                self.columns.append((None, self.constants[field.name], None))
+            elif field.get_internal_type() in _AS_IS:
+                self.columns.append((field.name, None, None))
+            else:
+                self.columns.append((field.name, None, field))
 
     def __call__(self, values: dict) -> int:
         params = [
-            field.get_db_prep_save(values[field.name], connection) if field.name in values else self.constants[field.name]
-            for field in self.fields
+            constant if name is None else values[name] if field is None else field.get_db_prep_save(values[name], connection)
+            for name, constant, field in self.columns
         ]
         with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
@@ -140,6 +165,7 @@ _ROW_VALUES = frozenset(
     {"clinic", "received_at", "raw", "sha256", "content_type", "remote_addr",
      "bundle_id", "header_id", "event_code", "referral_ref"}
 )
+_AS_IS = frozenset({"CharField", "TextField", "ForeignKey"})
 _INSERTS: dict[str, _Insert] = {}
 
 
@@ -153,7 +179,7 @@ def _insert(values: dict) -> int:
 def note_accepted(clinic_id: int, result: str, now) -> None:
     """Last accepted call, for the settings page. Best effort: the message is already kept."""
     try:
-        with own_transaction():
+        with own_transaction(), _writer_turn():
             OceanSettings.objects.filter(clinic_id=clinic_id).update(last_inbound_at=now, last_inbound_result=result)
     except (DatabaseError, InterfaceError):
         log.warning("last inbound call of clinic %s could not be noted", clinic_id)
