@@ -6,7 +6,32 @@ timeline (Event) keeps what happened and when, one or more entries per inbound m
 """
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower, Replace
 from django.utils.translation import gettext_lazy as _
+
+
+# Name search keys (the list's patient filter): accents folded, lower case, computed by the database
+# itself (a stored generated column), so every writer of the names keeps them right.
+# SQLite's parser allows about 25 nested calls, so the folds are the letters of French names.
+ACCENT_FOLDS = {
+    "à": "a", "â": "a", "ç": "c", "é": "e", "è": "e", "ê": "e", "ë": "e", "î": "i", "ï": "i", "ô": "o",
+    "ù": "u", "û": "u", "ü": "u", "ÿ": "y", "œ": "oe",
+    "À": "a", "Â": "a", "Ç": "c", "É": "e", "È": "e", "Ê": "e", "Î": "i", "Ô": "o",
+}
+
+
+def name_key_expression(field: str):
+    expression = models.F(field)
+    for accented, plain in ACCENT_FOLDS.items():
+        expression = Replace(expression, models.Value(accented), models.Value(plain))
+    return Lower(expression)
+
+
+def name_key(text: str) -> str:
+    """The Python twin of name_key_expression, for what a person types."""
+    for accented, plain in ACCENT_FOLDS.items():
+        text = text.replace(accented, plain)
+    return text.lower()
 
 
 class Direction(models.TextChoices):
@@ -97,6 +122,10 @@ class Referral(models.Model):
     patient_email = models.CharField(_("email"), max_length=300, blank=True)
     patient_address = models.TextField(_("address"), blank=True)
     patient_deceased = models.BooleanField(null=True, blank=True)
+    patient_family_key = models.GeneratedField(expression=name_key_expression("patient_family"),
+                                               output_field=models.CharField(max_length=200), db_persist=True)
+    patient_given_key = models.GeneratedField(expression=name_key_expression("patient_given"),
+                                              output_field=models.CharField(max_length=200), db_persist=True)
 
     form_reference = models.CharField(_("form"), max_length=200, blank=True)
     form_digest = models.CharField(max_length=64, blank=True, editable=False)  # skip rewriting an unchanged form
@@ -123,6 +152,9 @@ class Referral(models.Model):
             models.Index(fields=["clinic", "-last_activity_at", "-id"], name="referral_activity"),
             models.Index(fields=["clinic", "direction", "ocean_folder", "-last_activity_at", "-id"],
                          name="referral_folder"),
+            models.Index(fields=["clinic", "direction", "authored_at"], name="referral_authored"),
+            models.Index(fields=["clinic", "patient_family_key"], name="referral_family_key"),
+            models.Index(fields=["clinic", "patient_given_key"], name="referral_given_key"),
             models.Index(fields=["clinic", "status"], name="referral_status"),
             models.Index(fields=["ocean_ref"], name="referral_ref"),
             models.Index(fields=["patient_hcn"], name="referral_hcn"),

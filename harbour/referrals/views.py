@@ -22,7 +22,7 @@ from harbour.ocean.models import OutboundMessage
 from harbour.ocean.outbox import annotate_unsynced, referral_sync_state, retry_now
 
 from . import forms as F
-from .models import Appointment, Attachment, Direction, Referral, Status
+from .models import Appointment, Attachment, Direction, OceanFolder, Referral, Status, name_key
 from .reading import annotate_unread, mark_all_read, mark_read, watermark_for
 from .timeline import describe
 
@@ -34,14 +34,18 @@ LIST_COLUMNS = ("id", "clinic_id", "ocean_ref", "direction", "status", "ocean_fo
 # --- The lists ----------------------------------------------------------------------------------
 
 
-def filter_referrals(queryset, clinic, data: dict):
+def filter_referrals(queryset, clinic, data: dict, direction: str = Direction.RECEIVED):
     """Apply the list's cleaned filters (ReferralFilterForm) to a Referral queryset of one clinic."""
     folder = data.get("folder")
     if folder == "not_synced":
         queryset = queryset.filter(pk__in=OutboundMessage.objects.filter(
             clinic=clinic, state__in=OutboundMessage.UNDELIVERED_STATES).values("referral_id"))
+    elif folder == "new":
+        # A sent copy nobody acted on sits in Ocean's "Sent" folder; a received one in "New".
+        queryset = queryset.filter(ocean_folder=OceanFolder.SENT if direction == Direction.SENT else OceanFolder.NEW)
     elif folder in F.FOLDER_FILTERS:
-        queryset = queryset.filter(ocean_folder__in=F.FOLDER_FILTERS[folder][1])
+        values = F.FOLDER_FILTERS[folder][1]
+        queryset = queryset.filter(ocean_folder=values[0]) if len(values) == 1 else queryset.filter(ocean_folder__in=values)
     field = "authored_at" if data.get("date_field") == "authored" else "last_activity_at"
     if data.get("date_from"):
         queryset = queryset.filter(**{f"{field}__gte": F.start_of_day(data["date_from"])})
@@ -53,8 +57,11 @@ def filter_referrals(queryset, clinic, data: dict):
         if digits:
             queryset = queryset.filter(patient_hcn=digits)
         else:
-            for word in patient.split():
-                queryset = queryset.filter(Q(patient_family__icontains=word) | Q(patient_given__icontains=word))
+            # Each word starts the family or a given name, accents and case aside (indexed ranges).
+            for word in name_key(patient).split():
+                queryset = queryset.filter(
+                    Q(patient_family_key__gte=word, patient_family_key__lt=word + "\U0010ffff")
+                    | Q(patient_given_key__gte=word, patient_given_key__lt=word + "\U0010ffff"))
     ref = data.get("ref") or ""
     if ref:
         # Exact, or the start of a reference (a range, so the unique (clinic, ocean_ref) index serves it).
@@ -71,22 +78,28 @@ def referral_list(request):
     form = F.ReferralFilterForm(request.GET)
     data = form.cleaned_data if form.is_valid() else {
         name: value for name, value in getattr(form, "cleaned_data", {}).items() if name not in form.errors}
-    watermark = watermark_for(request.user)
-    referrals = filter_referrals(Referral.objects.filter(clinic=clinic, direction=direction), clinic, data)
-    referrals = annotate_unsynced(annotate_unread(referrals.only(*LIST_COLUMNS), request.user, watermark))
+    referrals = filter_referrals(Referral.objects.filter(clinic=clinic, direction=direction), clinic, data, direction)
     try:
-        number = max(1, int(request.GET.get("page") or 1))
+        number = min(10_000, max(1, int(request.GET.get("page") or 1)))
     except ValueError:
         number = 1
     # No COUNT(*) over the clinic's referrals: one row more than a page says whether another follows.
+    # The page's ids come from the index alone; only those rows are then read with their flags.
     offset = (number - 1) * PAGE_SIZE
-    rows = list(referrals.order_by("-last_activity_at", "-id")[offset: offset + PAGE_SIZE + 1])
+    ids = list(referrals.order_by("-last_activity_at", "-id").values_list("pk", flat=True)[offset: offset + PAGE_SIZE + 1])
+    has_next = len(ids) > PAGE_SIZE
+    rows = list(annotate_unsynced(annotate_unread(
+        Referral.objects.filter(pk__in=ids[:PAGE_SIZE]).only(*LIST_COLUMNS), request.user, watermark_for(request.user)
+    )).order_by("-last_activity_at", "-id")) if ids else []
+    statuses, folders = dict(Status.choices), dict(OceanFolder.choices)
+    for row in rows:  # labels translated once per page, not once per row
+        row.status_label, row.folder_label = statuses.get(row.status, row.status), folders.get(row.ocean_folder, "")
     query = {k: v for k, v in request.GET.items() if k != "page" and v}
     query["direction"] = direction
     return render(request, "referrals/referral_list.html", {
-        "rows": rows[:PAGE_SIZE], "form": form, "direction": direction,
+        "rows": rows, "form": form, "direction": direction,
         "tabs": _tabs(clinic, direction),
-        "page_number": number, "has_previous": number > 1, "has_next": len(rows) > PAGE_SIZE,
+        "page_number": number, "has_previous": number > 1, "has_next": has_next,
         "query": urlencode(query), "filtered": any(data.get(k) for k in ("folder", "date_from", "date_to", "patient", "ref")),
     })
 

@@ -241,3 +241,13 @@ def test_home_leads_to_the_received_list(client, clinic):
     make(clinic, "r")
     page = client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert f'href="{URL}?direction=received" id="go-to-received"' in page and "1 unread" in page
+
+
+def test_patient_name_filter_ignores_accents_and_matches_name_starts(client, clinic):
+    cote = make(clinic, "c", patient_family="Côté", patient_given="Émilie")
+    make(clinic, "x", minutes=1, patient_family="Lacoste", patient_given="Noé")
+    for typed in ("cote", "CÔTÉ", "emilie", "Émi", "côté émilie"):
+        assert ids(client.get(URL, {"patient": typed})) == [cote.pk], typed
+    assert ids(client.get(URL, {"patient": "coste"})) == []  # the start of a name, not any part of it
+    Referral.objects.filter(pk=cote.pk).update(patient_family="Bélanger")  # the database keeps the key right
+    assert ids(client.get(URL, {"patient": "belanger"})) == [cote.pk]
