@@ -16,13 +16,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone as dt_timezone
 
-import orjson
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from harbour.fhir import codes
 from harbour.fhir.model import Message
 from harbour.fhir.read import read_message
+from harbour.intake.body import BodyNotJSON, parse_json
 from harbour.intake.models import InboundMessage
 
 from . import dedupe, lifecycle, snapshot
@@ -54,8 +54,10 @@ def process_message(inbound: InboundMessage) -> ProcessResult:
     """Apply one inbound message. Raises ProcessingError (safe text) or any bug's exception;
     either way nothing is half-applied (one transaction)."""
     try:
-        obj = orjson.loads(bytes(inbound.raw))
-    except orjson.JSONDecodeError:
+        # The endpoint's own parser: whatever it acknowledged as JSON (a byte order mark, numbers
+        # beyond a double) must be readable here, since Ocean never resends what got a 200.
+        obj = parse_json(bytes(inbound.raw))
+    except BodyNotJSON:
         raise ProcessingError("the stored body is not valid JSON") from None
     message = read_message(obj)
     # No savepoint of its own: a failure rolls back the caller's (the job's) savepoint.
