@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-import orjson
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef
@@ -78,6 +77,7 @@ def harbour_public_url(clinic) -> str:
 
 def latest_snapshot(referral) -> dict | None:
     """The latest bundle Ocean sent about this referral (its resources are echoed back, §3.2)."""
+    from harbour.intake.body import BodyNotJSON, parse_json
     from harbour.intake.models import InboundMessage
 
     raws = (InboundMessage.objects.filter(clinic_id=referral.clinic_id, referral_ref=referral.ocean_ref)
@@ -85,8 +85,8 @@ def latest_snapshot(referral) -> dict | None:
             .values_list("raw", flat=True)[:3])
     for raw in raws:
         try:
-            data = orjson.loads(bytes(raw))
-        except orjson.JSONDecodeError:
+            data = parse_json(bytes(raw))  # the endpoint's parser: a byte order mark is still JSON
+        except BodyNotJSON:
             continue
         if isinstance(data, dict):
             return data
