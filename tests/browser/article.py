@@ -84,7 +84,7 @@ FR = Words(
     add_user="Ajouter l'utilisateur",
     consultations="Consultations", received="Reçues", sent="Envoyées", suggested_charts="Dossiers suggérés",
     link_chart="Lier à ce dossier", linked_to="Lié au dossier", accept="Accepter", accepted="Acceptée",
-    book_an_appointment="Fixer un rendez-vous", date="Date", time="Heure", confirmed="Confirmé avec le patient",
+    book_an_appointment="Prendre un rendez-vous", date="Date", time="Heure", confirmed="Confirmé avec le patient",
     book="Fixer le rendez-vous", booked="Rendez-vous fixé", declined="Refusée",
 )
 EN = Words(

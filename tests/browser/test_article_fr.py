@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.article import (
-    FR, SETTINGS_PATH, add_staff_user, ocean_add_listing, ocean_admin,
+    FR, SETTINGS_PATH, add_staff_user, go, ocean_add_listing, ocean_admin,
     ocean_create_encryption_key, ocean_create_site, ocean_enable_cloud_connect, ocean_register_integration,
     ocean_send_referral, ocean_sign_up, sign_in, the_whole_path,
 )
@@ -37,7 +37,10 @@ def test_a_user_without_the_permission_is_refused_the_settings_page(servers, new
     response = staff.goto(harbour.base_url + SETTINGS_PATH)
     assert response.status == 403
     shot(staff, "settings-refused")
+    expect(staff.get_by_role("heading", level=1)).to_have_text("Accès refusé")
     assert FR.site_number not in staff.content()
+    check_accessible(staff, "fr")
+    go(staff, staff.get_by_role("link", name="Retour à la page d'accueil"))
     check_accessible(staff, "fr")
 
 
@@ -46,15 +49,20 @@ def test_a_wrong_key_typed_in_ocean_shows_on_both_sides(servers, new_context, sh
     context = new_context("fr-CA")
     emr = context.new_page()
     sign_in(emr, harbour.base_url, FR, ADMIN, PASSWORD, path=SETTINGS_PATH)
-    request_url = copy_with(emr, emr.get_by_role("button", name="Copier l'adresse URL de la demande"))
-
     ocean = context.new_page()
+
+    def paste_request_url(target):
+        emr.bring_to_front()
+        request_url = copy_with(emr, emr.get_by_role("button", name="Copier l'adresse URL de la demande"))
+        ocean.bring_to_front()
+        assert paste_into(target) == request_url == f"{harbour.base_url}/public/ocean/fhir_bundles"
+
     ocean_sign_up(ocean, sandbox.base_url, "faute-de-frappe", PASSWORD)
     ocean_create_site(ocean, "Clinique Soleil, essai")
     ocean_enable_cloud_connect(ocean, ocean_create_encryption_key(ocean))
     ocean_register_integration(
         ocean, name="Harbour, mauvaise clé",
-        paste_request_url=lambda target: paste_into(target) == request_url or pytest.fail("Request URL not pasted"),
+        paste_request_url=paste_request_url,
         paste_key=lambda target: target.fill("not-the-key-Harbour-generated"),
     )
     listing = ocean_add_listing(ocean, name="Essai", integration="Harbour, mauvaise clé", service_id="ESSAI")
