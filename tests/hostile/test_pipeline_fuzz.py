@@ -89,7 +89,7 @@ def mutated_bundles(draw):
 ANY_SHAPE = st.one_of(json_values, fhirish, mutated_bundles())
 
 
-@hypothesis_settings(max_examples=300, deadline=None)
+@hypothesis_settings(max_examples=200, deadline=None)
 @given(ANY_SHAPE)
 def test_read_message_takes_any_json_without_raising(value):
     message = read_message(value, strict=True)
@@ -104,7 +104,7 @@ def key(clinic):
     return give_key(clinic)
 
 
-@hypothesis_settings(max_examples=120, deadline=None,
+@hypothesis_settings(max_examples=80, deadline=None,
                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(value=ANY_SHAPE, encode=st.sampled_from(["orjson", "json-ascii", "bom"]))
 def test_any_json_through_the_endpoint_and_the_worker(clinic, key, settings, value, encode):
