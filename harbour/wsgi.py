@@ -19,6 +19,7 @@ Dropping LocaleMiddleware removes `Content-Language`/`Vary: Accept-Language` fro
 OperationOutcomes, headers, logs) is the same on both routes: tests/intake/test_lean_route.py
 compares them over real HTTP.
 """
+import ctypes
 import os
 
 from django.core.exceptions import MiddlewareNotUsed
@@ -39,6 +40,22 @@ SITE_ONLY_MIDDLEWARE = frozenset({
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 })
+
+
+def return_large_blocks_to_the_system(threshold: int = 1024 * 1024) -> bool:
+    """Serve blocks above `threshold` bytes from their own mappings, returned to the system when freed.
+
+    glibc's default threshold moves up to the size of the last large block freed (up to 32 MB):
+    after one 25 MB delivery, later ones were carved from the heap and thread arenas, which keep
+    the memory, so each burst of large bundles left the web worker holding hundreds of MB.
+    Setting the threshold fixes it (mallopt turns the moving threshold off). Elsewhere than glibc: nothing.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_mmap_threshold = -3
+    return bool(libc.mallopt(m_mmap_threshold, threshold))
 
 
 class IntakeHandler(WSGIHandler):
@@ -77,6 +94,7 @@ class IntakeHandler(WSGIHandler):
 
 
 def build():
+    return_large_blocks_to_the_system()
     site = get_wsgi_application()
     from harbour.intake import views
 
