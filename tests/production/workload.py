@@ -66,3 +66,29 @@ def fill_queue(referrals: int, per_referral: int) -> list[str]:
             ))
     InboundMessage.objects.bulk_create(rows, batch_size=500)
     return refs
+
+
+def outbox_setup(ocean_url: str, referrals: int) -> list[str]:
+    """A clinic whose Ocean is at `ocean_url` (tests/ocean/fake_ocean.py's credentials), with
+    `referrals` received referrals, each accepted, booked and sent a message by a staff member:
+    three outbound messages per referral, in that order. Runs inside a Harbour server's Django."""
+    from harbour.clinics.models import Clinic, ClinicDomain, OceanSettings, User
+    from harbour.ocean import actions
+    from tests.ocean.conftest import configure, make_referral
+
+    clinic = Clinic.objects.create(name="Outbox clinic")
+    ClinicDomain.objects.create(clinic=clinic, domain="outbox.example.org")
+    OceanSettings.objects.create(clinic=clinic)
+    configure(clinic, ocean_url)
+    user = User.objects.create_user(username="outbox-staff", password="x-unused-password-1", clinic=clinic)
+    refs = []
+    for n in range(referrals):
+        ref = str(uuid.uuid4())
+        referral = make_referral(clinic, ref)
+        actions.accept(referral, user)
+        referral.refresh_from_db()
+        actions.book(referral, user, T0 + timedelta(days=n + 1), duration=timedelta(minutes=30))
+        referral.refresh_from_db()
+        actions.send_message(referral, user, f"Rendez-vous confirmé ({n})")
+        refs.append(ref)
+    return refs
