@@ -64,12 +64,15 @@ def outbound(harbour) -> list[tuple]:
 def test_after_an_hour_of_ocean_down_everything_is_delivered_once_in_order(harbour, ocean):
     port, handler = ocean.server.server_address[1], ocean.server.RequestHandlerClass
     take_down(ocean)
+    harbour.start_process("worker", ["worker"])
+    wait_for(lambda: harbour.sql("SELECT count(*) FROM core_workerheartbeat")[0][0], timeout=60, what="the worker loop")
     out = harbour.shell("import json; from tests.production.workload import outbox_setup; "
                         f"print(json.dumps(outbox_setup({ocean.url!r}, {REFERRALS})))")
     refs = json.loads(out.strip().splitlines()[-1])
     assert len(outbound(harbour)) == 3 * REFERRALS
-
-    harbour.start_process("worker", ["worker"])
+    # The hour starts when every referral's first message has met the closed port once.
+    wait_for(lambda: harbour.sql("SELECT count(DISTINCT referral_id) FROM ocean_outboundmessage WHERE attempts > 0")
+             == [(REFERRALS,)], timeout=30, interval=0.05, what="the first attempts")
     down_since = time.monotonic()
     time.sleep(HOUR)
     during = outbound(harbour)

@@ -43,15 +43,18 @@ def referral_messages(ref: str, count: int) -> list[bytes]:
     ]
 
 
-def fill_queue(referrals: int, per_referral: int) -> list[str]:
-    """Store referrals x per_referral pending messages for one new clinic, interleaved so that a
-    referral's messages are spread through the queue (message k of every referral, then k+1).
-    Returns the refs. Runs inside a Harbour server's Django."""
+def fill_queue(referrals: int, per_referral: int, clinic_id: int | None = None) -> list[str]:
+    """Store referrals x per_referral pending messages for a clinic (a new one unless given),
+    interleaved so that a referral's messages are spread through the queue (message k of every
+    referral, then k+1). Returns the refs. Runs inside a Harbour server's Django."""
     from harbour.clinics.models import Clinic, OceanSettings
     from harbour.intake.models import InboundMessage
 
-    clinic = Clinic.objects.create(name="Queue clinic")
-    OceanSettings.objects.create(clinic=clinic, site_number=SITE_NUMBER)
+    if clinic_id is None:
+        clinic = Clinic.objects.create(name="Queue clinic")
+        OceanSettings.objects.create(clinic=clinic, site_number=SITE_NUMBER)
+    else:
+        clinic = Clinic.objects.get(pk=clinic_id)
     refs = [str(uuid.uuid4()) for _ in range(referrals)]
     lives = {ref: referral_messages(ref, per_referral) for ref in refs}
     rows = []
