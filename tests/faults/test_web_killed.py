@@ -4,12 +4,13 @@ Every bundle that got a 2xx is in the database; the others get no answer (or a 5
 again by their client, and end stored exactly once. gunicorn's master and its worker are killed
 together (the whole process group), then `harbour serve` starts again on the same port.
 """
+import json
 import time
 import uuid
 
 import pytest
 
-from tests.faults.helpers import Poster, clinic_with_key, report
+from tests.faults.helpers import INTAKE, Poster, clinic_with_key, report
 from tests.production.workload import bundle
 from tests.servers import start_harbour, wait_for
 
@@ -20,7 +21,7 @@ CLIENTS, PER_CLIENT = 50, 8
 
 @pytest.fixture
 def harbour(tmp_path, request):
-    server = start_harbour(tmp_path / "harbour", worker=False)
+    server = start_harbour(tmp_path / "harbour", worker=False, env={"HARBOUR_LOG_FORMAT": "json"})
     yield server
     report(server, request)
     server.stop()
@@ -53,3 +54,11 @@ def test_sigkill_of_the_web_process_loses_no_acknowledged_bundle(harbour):
     assert set(acked_at_kill) <= set(rows), "a bundle acknowledged before the kill is missing"
     assert set(rows) == set(poster.acked), "stored and acknowledged bundles differ"
     assert set(rows.values()) == {1}, "a bundle was stored twice"
+
+    # The server's log (gunicorn's lines and Django's, before and after the kill) is JSON lines;
+    # each acknowledged post has its access line with a request id and the clinic's id.
+    lines = [json.loads(line) for line in (harbour.var_dir / "logs" / "serve.log").read_text().splitlines() if line.strip()]
+    assert any(line["logger"] == "gunicorn.error" for line in lines)
+    accesses = [line for line in lines if line["logger"] == "harbour.access" and line["path"] == INTAKE]
+    assert sum(1 for line in accesses if line["status"] == 200) >= total
+    assert all(len(line["request_id"]) == 32 and isinstance(line["clinic_id"], int) for line in accesses)
