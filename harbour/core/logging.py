@@ -30,6 +30,7 @@ access_log = logging.getLogger("harbour.access")
 
 _context: contextvars.ContextVar[dict | None] = contextvars.ContextVar("harbour_log_context", default=None)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Liveness and readiness probes arrive every few seconds: logged at DEBUG to keep INFO readable.
 QUIET_PATHS = frozenset({"/healthz", "/readyz"})
 CONTEXT_FIELDS = ("request_id", "clinic_id")
@@ -83,16 +84,13 @@ class RequestContextMiddleware:
             return response
         finally:
             context["clinic_id"] = _clinic_id(request, context)
-            path = request.path[:300]
+            # Decoded %0A and friends must not start a new line in plain-text logs.
+            path = _CONTROL.sub("?", request.path)[:300]
+            duration_ms = round((time.perf_counter() - started) * 1000, 1)
             access_log.log(
                 logging.DEBUG if path in QUIET_PATHS else logging.INFO,
-                "%s %s %s %.1fms", request.method, path, status, (time.perf_counter() - started) * 1000,
-                extra={
-                    "method": request.method,
-                    "path": path,
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                },
+                "%s %s %s %.1fms", request.method, path, status, duration_ms,
+                extra={"method": request.method, "path": path, "status": status, "duration_ms": duration_ms},
             )
             _context.reset(token)
 

@@ -144,3 +144,9 @@ def test_the_formatter_keeps_extra_ids_and_context_outside_requests():
     assert line["message"] == "outbound 42 delivered" and line["outbound_id"] == 42
     assert "request_id" not in line  # no request: no made-up id
     assert orjson.loads(orjson.dumps(line)) == line
+
+
+def test_a_path_with_encoded_line_breaks_stays_on_one_line(json_logs):
+    Client().get("/nowhere%0Aforged%20line%0D")
+    [line] = access_lines(json_logs)
+    assert line["path"] == "/nowhere?forged line?" and line["status"] == 404
