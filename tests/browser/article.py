@@ -224,12 +224,12 @@ def ocean_enable_cloud_connect(page, sek: str, shot=None) -> None:
     expect(page.get_by_role("heading", name="Store my encryption key")).to_be_visible()
     field(page, "Shared Encryption Key").fill(sek)
     if shot:
-        shot(page, "ocean-cloud-connect-key", doc="sandbox-cloud-connect")
+        shot(page, "ocean-cloud-connect-key")
     go(page, button(page, "Save"))
     says(page, "Your shared encryption key is stored in Ocean Cloud Connect.")
 
 
-def ocean_register_integration(page, *, name: str, paste_request_url, paste_key, shot=None) -> None:
+def ocean_register_integration(page, *, name: str, paste_request_url, paste_key, shot=None, doc=None) -> None:
     """Article step 3.2: Admin > Integrations > Register an Integration. `paste_request_url(field)`
     and `paste_key(field)` fill those two fields (copy in Harbour, paste here)."""
     ocean_admin(page, "Integrations")
@@ -244,7 +244,7 @@ def ocean_register_integration(page, *, name: str, paste_request_url, paste_key,
     paste_key(field(page, "Key"))
     field(page, COPY_LABEL).check()
     if shot:
-        shot(page, "ocean-register-integration", doc="sandbox-register-integration")
+        shot(page, "ocean-register-integration", doc=doc)
     go(page, button(page, "Save"))
     says(page, f"Integration {name} saved.")
 
@@ -308,10 +308,6 @@ class Administrator:
         self.site_number = ""
         self.sek = ""
 
-    @property
-    def doc_suffix(self) -> str:
-        return "" if self.words.lang == "fr" else "-en"
-
     def open_settings(self) -> None:
         """Paramètres (Settings) in Harbour's menu: Paramètres > Consultations > Ocean."""
         w = self.words
@@ -338,7 +334,7 @@ class Administrator:
         ocean_admin(ocean, "Site Account")
         self.site_number = copy_with(ocean, ocean.locator('[data-copy="#site-number"]'))
         assert re.fullmatch(r"\d+", self.site_number), self.site_number
-        self.shot(ocean, "ocean-site-account", doc=f"sandbox-site-account{self.doc_suffix}" if not self.doc_suffix else None)
+        self.shot(ocean, "ocean-site-account")
 
         emr.bring_to_front()
         emr.goto(self.harbour.base_url + "/")
@@ -398,7 +394,8 @@ class Administrator:
             assert paste_into(target) == key
 
         ocean_register_integration(ocean, name=integration_name, paste_request_url=paste_request_url,
-                                   paste_key=paste_key, shot=self.shot if not self.doc_suffix else None)
+                                   paste_key=paste_key, shot=self.shot,
+                                   doc="sandbox-register-integration" if w.lang == "fr" else None)
         check_accessible(ocean, "en")
         row = ocean.get_by_role("row").filter(has_text=integration_name)
         assert "Referral-Integration-API-Key" in row.inner_text() and "FHIR v0.11.1" in row.inner_text()
@@ -557,7 +554,6 @@ def the_whole_path(servers, new_context, shot, words: Words, *, locale: str, adm
     expect(staff.locator("main")).to_contain_text(ref)
     day = (date.today() + timedelta(days=14)).isoformat()
     match_accept_and_book(staff, words, family="Tremblay", chart_number="SOL-0042", day=day, at="10:30", shot=shot)
-    shot(staff, "harbour-referral-page", doc="referral-page" if fr else None)
 
     # In Ocean, the referrer's page of the referral: Booked, on that day at that time.
     referrer.bring_to_front()
@@ -573,6 +569,19 @@ def the_whole_path(servers, new_context, shot, words: Words, *, locale: str, adm
     poll(booked_in_ocean, timeout=30, what="the booking to reach Ocean")
     check_accessible(referrer, "en")
     shot(referrer, "ocean-referral-booked", doc="sandbox-referral-booked" if fr else None)
+
+    # Back in Harbour, the referral page no longer warns that changes have not reached Ocean.
+    staff.bring_to_front()
+
+    def synced_in_harbour():
+        if staff.locator("#not-synced").count() == 0:
+            return True
+        staff.reload()
+        return False
+
+    poll(synced_in_harbour, timeout=30, what="Harbour to record the deliveries to Ocean")
+    check_accessible(staff, words.lang)
+    shot(staff, "harbour-referral-page", doc="referral-page" if fr else None)
 
     # The clinic refers a patient from Ocean to another site; Harbour keeps the copy under Sent.
     physio = receiving_site(sandbox, "Physiothérapie Lune", "Physiothérapie Lune")

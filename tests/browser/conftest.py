@@ -111,8 +111,17 @@ def shot(request):
         path = folder / f"{next(counter):02d}-{step}.png"
         page.screenshot(path=str(path), full_page=True)
         if doc and update_docs:
-            DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, DOCS_SCREENSHOTS / f"{doc}.png")
+            _save_for_docs(path, DOCS_SCREENSHOTS / f"{doc}.png")
         return path
 
     return take
+
+
+def _save_for_docs(source: Path, target: Path) -> None:
+    """A 256-colour copy (a third of the size; the pages are flat colours and text) for the README."""
+    from PIL import Image  # installed with fpdf2
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(source) as image:
+        flat = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        flat.save(target, optimize=True)
