@@ -31,6 +31,7 @@ from django.utils import timezone
 from harbour.audit.log import record
 from harbour.referrals.models import Direction, Referral
 
+from .queue import enqueue
 from .models import (
     PROTECTED_FIELDS, ChartReviewItem, LinkReason, LinkState, PatientChart, ReferralPatientLink,
     ReviewField, Sex, fold, hcn_digits,
@@ -300,9 +301,13 @@ def _recheck_waiting(chart: PatientChart) -> int:
     now allow (e.g. the patient's second referral, once a person created the chart from the first)."""
     if not chart.hcn:
         return 0
-    return ReferralPatientLink.objects.filter(
+    waiting = ReferralPatientLink.objects.filter(
         clinic_id=chart.clinic_id, chart__isnull=True, decided_at__isnull=True, referral__patient_hcn=chart.hcn,
-    ).update(checked_at=None, snapshot_digest="")
+    )
+    referral_ids = list(waiting.values_list("referral_id", flat=True))
+    count = ReferralPatientLink.objects.filter(referral_id__in=referral_ids).update(checked_at=None, snapshot_digest="")
+    enqueue(referral_ids)
+    return count
 
 
 def next_chart_number(clinic) -> tuple[int, str]:

@@ -214,3 +214,18 @@ class ChartReviewItem(models.Model):
     @property
     def is_version_update(self) -> bool:
         return self.field == ReviewField.HCN_VERSION
+
+
+class MatchQueue(models.Model):
+    """Referrals the matcher must look at: new ones, and those whose patient snapshot or direction
+    changed (queue.py fills it when a referral is saved). The worker job reads the oldest entries
+    and deletes each one it handled, so a pass costs the size of a batch, not of the clinic's history.
+
+    `queued_at` tells an entry added again while the job worked on it (then it stays).
+    """
+
+    referral = models.OneToOneField("referrals.Referral", on_delete=models.CASCADE, related_name="+")
+    queued_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"match referral {self.referral_id}"
