@@ -26,7 +26,7 @@ from django.core.exceptions import MiddlewareNotUsed
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.wsgi import get_wsgi_application
-from django.urls import ResolverMatch, reverse
+from django.urls import NoReverseMatch, ResolverMatch, reverse
 from django.utils.module_loading import import_string
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "harbour.settings")
@@ -98,7 +98,10 @@ def build():
     site = get_wsgi_application()
     from harbour.intake import views
 
-    path = reverse("intake:fhir_bundles")  # "/public/ocean/fhir_bundles" (the route takes an optional "/")
+    try:
+        path = reverse("intake:fhir_bundles")  # "/public/ocean/fhir_bundles" (the route takes an optional "/")
+    except NoReverseMatch:  # the sandbox's settings serve this module too, and have no intake endpoint
+        return site
     intake = IntakeHandler(views.fhir_bundles, "fhir_bundles", path.lstrip("/"))
     intake_paths = frozenset({path.rstrip("/"), path.rstrip("/") + "/"})
 
