@@ -1,6 +1,7 @@
 """Worker job: process stored inbound messages, oldest first, each in its own transaction.
 
-A message is claimed and processed inside one transaction: on PostgreSQL the claim is a
+One query reads a batch of pending messages (without their bytes); each one is then claimed
+and processed inside its own transaction: on PostgreSQL the claim is a primary-key
 `SELECT ... FOR UPDATE SKIP LOCKED`, so several workers share the queue without waiting on
 each other; on SQLite the IMMEDIATE transaction serialises writers. A failure marks that
 message failed (an admin reprocesses it after the fix) and never blocks the ones behind it.
@@ -60,33 +61,53 @@ def process_one(message: InboundMessage) -> str:
     return message.state
 
 
-def _claim_next() -> InboundMessage | None:
-    pending = (
-        InboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
+def _candidates(limit: int) -> list[InboundMessage]:
+    """The oldest pending messages, without their bytes: one query for the whole batch."""
+    return list(
+        InboundMessage.objects.filter(state=InboundMessage.State.PENDING)
         .select_related("clinic__ocean")  # the site number decides direction
-        .filter(state=InboundMessage.State.PENDING)
+        .defer("raw")
+        .order_by("id")[:limit]
     )
-    if connection.features.has_select_for_update_skip_locked:
-        # Per-referral order: a message waits while an older one of its referral is pending. A
-        # worker busy with that older one holds it locked but still pending (uncommitted), so
-        # other workers skip the whole referral instead of applying its messages out of order.
-        # (SQLite serialises writers: the oldest pending message is never held by another.)
-        earlier_pending = InboundMessage.objects.filter(
-            clinic_id=OuterRef("clinic_id"), referral_ref=OuterRef("referral_ref"),
-            state=InboundMessage.State.PENDING, id__lt=OuterRef("id"),
-        ).exclude(referral_ref="")
-        pending = pending.exclude(Exists(earlier_pending))
-    return pending.order_by("id").first()
+
+
+_CLAIM_SQL: dict[str, str] = {}
+
+
+def _claim(message: InboundMessage) -> bool:
+    """Lock one candidate in the running transaction and load its bytes; False if it is gone.
+
+    A primary-key probe written once per vendor: on PostgreSQL `FOR UPDATE SKIP LOCKED`, so a
+    message another worker holds is skipped, not waited for; on SQLite the IMMEDIATE transaction
+    already serialises writers. Either way the state is checked again: another worker may have
+    processed it since the batch was read.
+    """
+    sql = _CLAIM_SQL.get(connection.vendor)
+    if sql is None:
+        quote = connection.ops.quote_name
+        sql = "SELECT {raw}, {attempts} FROM {table} WHERE {id} = %s AND {state} = %s".format(
+            raw=quote("raw"), attempts=quote("attempts"), table=quote(InboundMessage._meta.db_table),
+            id=quote("id"), state=quote("state"),
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            sql += " FOR UPDATE SKIP LOCKED"
+        _CLAIM_SQL[connection.vendor] = sql
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [message.pk, InboundMessage.State.PENDING])
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    message.raw, message.attempts = row
+    return True
 
 
 def process_pending(limit: int = BATCH_SIZE) -> int:
-    """Process up to `limit` pending messages; returns how many were handled."""
+    """Process up to `limit` pending messages, each in its own transaction; returns how many were handled."""
     handled = 0
-    while handled < limit:
+    for message in _candidates(limit):
         with transaction.atomic():
-            message = _claim_next()
-            if message is None:
-                break
+            if not _claim(message):
+                continue
             process_one(message)
         handled += 1
     return handled
