@@ -10,7 +10,7 @@ import dataclasses
 from datetime import date, datetime
 from typing import Any
 
-import orjson
+from harbour.fhir.parse import NotJSON, parse_json
 
 from .model import Address, Form, Message
 from .read import EnvelopeError, check_envelope, read_message
@@ -28,13 +28,9 @@ def inspect_bytes(raw: bytes, site_number: str | None = None) -> dict:
     if not isinstance(raw, (bytes, bytearray, memoryview)):
         return {"accepted": False, "error": "The body is not a byte string."}
     try:
-        bytes(raw).decode("utf-8")
-    except UnicodeDecodeError:
-        return {"accepted": False, "error": "The body is not valid UTF-8 text."}
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return {"accepted": False, "error": "The body is not valid JSON."}
+        obj = parse_json(bytes(raw))  # the endpoint's own parser: what it accepts, inspect reads
+    except NotJSON as exc:
+        return {"accepted": False, "error": exc.message}
     try:
         check_envelope(obj)
     except EnvelopeError as exc:

@@ -3,24 +3,13 @@
 request.body would load everything and trip DATA_UPLOAD_MAX_MEMORY_SIZE; here the declared
 length is checked first, then the stream is read in chunks and reading stops past the cap.
 """
-import json
-
-import orjson
+from harbour.fhir.parse import NotJSON as BodyNotJSON, parse_json  # noqa: F401 (the endpoint's names)
 
 CHUNK_BYTES = 64 * 1024
-_BOM = b"\xef\xbb\xbf"
 
 
 class BodyTooLarge(Exception):
     pass
-
-
-class BodyNotJSON(Exception):
-    """`message` is a plain English sentence for the OperationOutcome."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 def declared_length(request) -> int | None:
@@ -58,27 +47,3 @@ def read_body(request, limit: int) -> bytes:
         if size > limit:
             raise BodyTooLarge
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def parse_json(raw: bytes):
-    """The JSON value of a body, or BodyNotJSON saying what is wrong.
-
-    orjson first (fast). What it refuses but is still JSON (a UTF-8 byte order mark, numbers
-    beyond a double, lone surrogate escapes) is read by the standard library, so no body that
-    is JSON gets a 400.
-    """
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        error = exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BodyNotJSON(f"The body is not valid UTF-8 (invalid byte at offset {exc.start}).") from None
-    if not text.strip():
-        raise BodyNotJSON("The body is empty.")
-    try:
-        return json.loads(text[1:] if raw.startswith(_BOM) else text)
-    except (ValueError, RecursionError):
-        pass
-    raise BodyNotJSON(f"The body is not valid JSON (line {error.lineno}, column {error.colno}).")

@@ -47,9 +47,9 @@ def test_direction_unknown_when_target_has_no_site_number():
 
 
 @pytest.mark.parametrize("raw, error", [
-    (b"\xff\xfe{}", "The body is not valid UTF-8 text."),
-    (b"{not json", "The body is not valid JSON."),
-    (b"", "The body is not valid JSON."),
+    (b"\xff\xfe{}", "The body is not valid UTF-8 (invalid byte at offset 0)."),
+    (b"{not json", "The body is not valid JSON (line 1, column 2)."),
+    (b"", "The body is empty."),
     (b"[]", "The body is not a JSON object."),
     (b'{"resourceType": "Patient", "id": "p"}', 'The body is not a FHIR Bundle: resourceType must be "Bundle".'),
     (b'{"resourceType": "Bundle", "type": "transaction", "entry": []}',
@@ -57,6 +57,12 @@ def test_direction_unknown_when_target_has_no_site_number():
 ])
 def test_rejected_bodies(raw, error):
     assert inspect_bytes(raw) == {"accepted": False, "error": error}
+
+
+def test_what_the_endpoint_accepts_inspect_reads():
+    # A UTF-8 byte order mark is JSON to the endpoint (it answers 200), so inspect reads it too.
+    raw = b"\xef\xbb\xbf" + RAW
+    assert inspect_bytes(raw)["accepted"] is True
 
 
 def test_str_input_is_accepted():
