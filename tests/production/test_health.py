@@ -63,13 +63,16 @@ def test_readyz_is_503_when_the_database_fails():
     assert body == {"status": "unavailable", "checks": {"database": "unavailable", "worker": "unknown"}}
 
 
+@pytest.mark.django_db(transaction=True)  # autocommit, as the worker runs (its loop closes stale connections)
 def test_the_worker_loop_beats_while_it_runs_and_removes_its_row_when_stopped(monkeypatch):
     seen = []
 
     def job():
-        # The loop beats before its first pass; stop after looking.
-        seen.append(list(WorkerHeartbeat.objects.values_list("pid", flat=True)))
-        os.kill(os.getpid(), signal.SIGTERM)
+        # The loop beats before its first pass; stop after looking, whatever happens.
+        try:
+            seen.append(list(WorkerHeartbeat.objects.values_list("pid", flat=True)))
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
         return 0
 
     monkeypatch.setattr(worker, "discover_jobs", lambda: [job])
