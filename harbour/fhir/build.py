@@ -167,6 +167,9 @@ class _Snapshot:
             if isinstance(performers, list) and performers:
                 performer = self.resolve(performers[0], "PractitionerRole")
         self.target = performer or self._header_receiver()
+        # The referrer's PractitionerRole (or Practitioner/Organization): the sender of a
+        # message the clinic writes on a copy of a referral it sent.
+        self.requester = self.service_request and self.resolve(self.service_request["resource"].get("requester"))
 
     def _first(self, rtype: str) -> dict | None:
         return next((e for e in self.entries if e["resource"]["resourceType"] == rtype), None)
@@ -311,12 +314,22 @@ class _Message:
             ref["display"] = display
         return ref if len(ref) > 1 else None
 
+    def requester_ref(self, display: str | None = None) -> dict | None:
+        """The referrer (ServiceRequest.requester of the snapshot): the clinic's side of a sent referral."""
+        ref: dict[str, Any] = {}
+        if self.snapshot.requester:
+            ref["reference"] = self.snapshot.requester["fullUrl"] or self._assign(self.snapshot.requester)
+            ref["type"] = self.snapshot.requester["resource"]["resourceType"]
+        if display:
+            ref["display"] = display
+        return ref or None
+
     def add(self, resource: dict) -> str:
         url = _new_full_url()
         self.new_entries.append({"fullUrl": url, "resource": _clean(resource)})
         return url
 
-    def bundle(self, event: str, focus: list[str]) -> dict:
+    def bundle(self, event: str, focus: list[str], sender: dict | None = None) -> dict:
         target = self.target_ref()
         destination = {"endpoint": self.ctx.process_messages_url}
         if target:
@@ -328,7 +341,7 @@ class _Message:
             "extension": [{"url": codes.EXT_ID_MESSAGE_HEADER, "valueString": self.ctx.referral_ref}],
             "eventCoding": {"system": codes.MESSAGE_EVENT_SYSTEM, "code": event, "display": event},
             "destination": [destination],
-            "sender": target,
+            "sender": sender or target,
             "source": {"name": HARBOUR_SOURCE_NAME, "software": HARBOUR_SOURCE_NAME,
                        "endpoint": self.ctx.harbour_url.rstrip("/")},
             "focus": [{"reference": url} for url in focus],
@@ -407,7 +420,7 @@ class _Message:
             "participant": participants,
         })
 
-    def communication(self, message: OutgoingMessage) -> str:
+    def communication(self, message: OutgoingMessage, *, from_requester: bool = False) -> str:
         if not (message.text or "").strip() and message.attachment is None:
             raise BuildError("a message needs text or an attachment")
         payload = []
@@ -442,7 +455,8 @@ class _Message:
             "inResponseTo": in_response_to,
             "subject": self.patient_ref(),
             "sent": fhir_datetime(message.sent or self.now),
-            "sender": self.target_ref(display=message.sender_name),
+            "sender": (self.requester_ref(display=message.sender_name) if from_requester
+                       else self.target_ref(display=message.sender_name)),
             "payload": payload,
         })
 
@@ -488,10 +502,19 @@ def build_appointment_cancel_message(ctx: ReferralContext, reason: str, update: 
 
 
 def build_communication_message(ctx: ReferralContext, outgoing: OutgoingMessage, *,
-                                now: datetime | None = None) -> dict:
-    """A message to the referrer: ``send-communication-from-provider``."""
+                                now: datetime | None = None, from_requester: bool = False) -> dict:
+    """A message to the referrer: ``send-communication-from-provider``.
+
+    ``from_requester``: the clinic is the referral's sender (a copy of a referral it sent) and
+    writes to the receiver: ``send-communication-from-requester``, the Communication and the
+    header sent by the referrer (ServiceRequest.requester). Both sides message [F 34]; this is
+    the only requester event Harbour sends (it never changes a sent referral's status).
+    """
     message = _Message(ctx, now)
-    return message.bundle(codes.SEND_COMMUNICATION_FROM_PROVIDER, [message.communication(outgoing)])
+    if not from_requester:
+        return message.bundle(codes.SEND_COMMUNICATION_FROM_PROVIDER, [message.communication(outgoing)])
+    url = message.communication(outgoing, from_requester=True)
+    return message.bundle(codes.SEND_COMMUNICATION_FROM_REQUESTER, [url], sender=message.requester_ref())
 
 
 def build_data_correction_message(ctx: ReferralContext, corrected: Mapping[str, Any], *,
@@ -541,6 +564,11 @@ EVENT_STATUS = frozenset({"preparation", "in-progress", "not-done", "on-hold", "
 REQUEST_STATUS = frozenset({"draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"})
 REQUEST_INTENT = frozenset({"proposal", "plan", "directive", "order", "original-order", "reflex-order",
                             "filler-order", "instance-order", "option"})
+
+
+# The one requester event Harbour sends: a message on a copy of a referral the clinic sent
+# (both sides message [F 34]); accepted only with a Communication as the focus (see bundle()).
+OUTBOUND_REQUESTER_EVENTS = frozenset({codes.SEND_COMMUNICATION_FROM_REQUESTER})
 
 
 def validate_outbound(bundle: object, *, expected_event: str | None = None) -> None:
@@ -607,6 +635,12 @@ class _Validator:
         self.references(bundle, urls)
         header = resources[0][1]
         self.header(header, urls, expected_event)
+        coding = header.get("eventCoding")
+        if isinstance(coding, dict) and coding.get("code") in OUTBOUND_REQUESTER_EVENTS:
+            focus_list = header.get("focus") if isinstance(header.get("focus"), list) else []
+            focus_urls = {f.get("reference") for f in focus_list if isinstance(f, dict)}
+            if {r["resourceType"] for url, r in resources if url in focus_urls} != {"Communication"}:
+                self.fail("send-communication-from-requester carries only a Communication as its focus")
         types = [r["resourceType"] for _, r in resources]
         for needed in ("ServiceRequest", "Patient"):
             if needed not in types:
@@ -623,7 +657,7 @@ class _Validator:
         code = coding.get("code") if isinstance(coding, dict) else None
         if not isinstance(coding, dict) or coding.get("system") != codes.MESSAGE_EVENT_SYSTEM:
             self.fail("MessageHeader.eventCoding must use the eHealth Ontario message-event system")
-        if code not in codes.OUTBOUND_EVENTS:
+        if code not in codes.OUTBOUND_EVENTS and code not in OUTBOUND_REQUESTER_EVENTS:
             self.fail("MessageHeader.eventCoding.code is not an event Harbour sends")
         if expected_event and code != expected_event:
             self.fail(f"MessageHeader event should be {expected_event}")

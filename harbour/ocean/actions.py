@@ -1,7 +1,8 @@
 """What staff do to a received referral, sent back to Ocean (contract §3.2, §5).
 
 Each action, in ONE transaction: lock the referral row, check it may act (received, of this
-clinic's site, not cancelled / forwarded / externally managed, and in a state the action fits),
+clinic's site, not cancelled / forwarded / externally managed, and in a state the action fits;
+a message may also go on a copy of a referral the clinic sent, see `send_message`),
 update the local state, record the timeline Event with the key Ocean's echo will carry (so the
 echo adds nothing), build and validate the bundle, and enqueue it. Nothing reaches Ocean here;
 the worker delivers.
@@ -71,11 +72,15 @@ def _models():
     return models
 
 
-def _lock(referral):
-    """The referral row, locked for this transaction, after the checks every action shares."""
+def _lock(referral, *, sent_copy_ok: bool = False):
+    """The referral row, locked for this transaction, after the checks every action shares.
+
+    `sent_copy_ok`: the action may also run on a copy of a referral the clinic sent (messages
+    only: both sides message [F 34], only the receiver changes the status, §5.4)."""
     m = _models()
     locked = m.Referral.objects.select_for_update().select_related("clinic").get(pk=referral.pk)
-    if locked.direction != m.Direction.RECEIVED:
+    sent_copy = sent_copy_ok and locked.direction == m.Direction.SENT
+    if locked.direction != m.Direction.RECEIVED and not sent_copy:
         raise ActionNotAllowed(_("Only referrals your clinic received can be acted on; copies of referrals "
                                  "you sent are read-only."))
     if locked.status == m.Status.CANCELLED:
@@ -87,7 +92,9 @@ def _lock(referral):
     from harbour.clinics.models import ocean_settings_for
 
     ocean = ocean_settings_for(locked.clinic)
-    if ocean.site_number and locked.site_number and ocean.site_number.strip() != locked.site_number.strip():
+    # A sent copy's site number is the receiver's: the clinic writes as the referral's sender.
+    if (not sent_copy and ocean.site_number and locked.site_number
+            and ocean.site_number.strip() != locked.site_number.strip()):
         raise ActionNotAllowed(_("This referral was sent to another Ocean site than the one configured."))
     return locked, ocean
 
@@ -116,14 +123,14 @@ class _Duplicate(Exception):
     pass
 
 
-def _run(referral, kind, idempotency_key, body):
+def _run(referral, kind, idempotency_key, body, *, sent_copy_ok: bool = False):
     """Lock, replay a known submit, or run `body(locked, ocean)` -> OutboundMessage."""
     try:
         with transaction.atomic():
             existing = _existing(referral, kind, idempotency_key)
             if existing:
                 return existing
-            locked, ocean = _lock(referral)
+            locked, ocean = _lock(referral, sent_copy_ok=sent_copy_ok)
             return body(locked, ocean)
     except _Duplicate:
         return _existing(referral, kind, idempotency_key)
@@ -372,7 +379,13 @@ def check_attachment(upload: FileUpload) -> OutgoingAttachment:
 
 def send_message(referral, user, text: str, attachment: FileUpload | None = None, *,
                  in_response_to: str | None = None, idempotency_key: str = "") -> OutboundMessage:
-    """A message to the referrer (send-communication-from-provider)."""
+    """A message to the other side of the referral.
+
+    On a received referral: to the referrer (send-communication-from-provider); Ocean files it
+    under Awaiting Reply. On a copy of a referral the clinic sent: to the receiver
+    (send-communication-from-requester, written as the referrer); a reply to the receiver's
+    question takes the copy out of "Awaiting reply", as Ocean does. Nothing else changes on a
+    sent copy: its status is the receiver's to change (§5.4)."""
     text = (text or "").strip()
     if not text and attachment is None:
         raise ActionNotAllowed(_("Write a message or attach a file."))
@@ -384,11 +397,16 @@ def send_message(referral, user, text: str, attachment: FileUpload | None = None
         sender = (user.get_full_name() or user.get_username()) if user else ""
         outgoing = OutgoingMessage(text=text, sender_name=sender or locked.clinic.name,
                                    attachment=outgoing_attachment, in_response_to=in_response_to, sent=now)
+        from_requester = locked.direction == m.Direction.SENT
         try:
-            bundle = build.build_communication_message(outbox.context_for(locked, ocean), outgoing, now=now)
+            bundle = build.build_communication_message(outbox.context_for(locked, ocean), outgoing, now=now,
+                                                       from_requester=from_requester)
         except BuildError as exc:
             raise ActionNotAllowed(_("This message cannot be sent to Ocean: %(why)s") % {"why": exc}) from None
         key = build.communication_echo_key(text, now)
+        if m.CommunicationMessage.objects.filter(referral=locked, dedupe_key=key).exists():
+            # The same text in the same second (a second submit with another key): one is enough.
+            raise ActionNotAllowed(_("The same message was just sent; it is not sent twice."))
         message = _enqueue(locked, Kind.MESSAGE, bundle, user, idempotency_key, key)
         m.CommunicationMessage.objects.create(
             referral=locked, direction=m.CommunicationMessage.Direction.FROM_US, text=text, sent_at=now,
@@ -397,11 +415,19 @@ def send_message(referral, user, text: str, attachment: FileUpload | None = None
             in_response_to=[in_response_to] if in_response_to else [], dedupe_key=key, read_at=now,
             outbound_id=message.pk,
         )
-        # Ocean files the referral under Awaiting Reply; Harbour's own status stays (it is ours to track).
-        locked.ocean_folder = m.OceanFolder.AWAITING_RESPONSE
+        if not from_requester:
+            # Ocean files the referral under Awaiting Reply; Harbour's own status stays (it is ours to track).
+            locked.ocean_folder = m.OceanFolder.AWAITING_RESPONSE
+        elif locked.status == m.Status.AWAITING_REPLY:
+            # The clinic answered the receiver's question: back where the referral was before it.
+            before = (locked.status_changes.filter(to_status=m.Status.AWAITING_REPLY)
+                      .order_by("-id").values_list("from_status", flat=True).first())
+            current = _current_appointment(locked)
+            _set_status(locked, before or m.Status.NEW, user=user, outbound=message,
+                        confirmed=bool(current and current.confirmed))
         _event(locked, "message_received", {"direction": "from_us", "sender": outgoing.sender_name}, key, user,
                message, Kind.MESSAGE)
         _save(locked, now)
         return message
 
-    return _run(referral, Kind.MESSAGE, idempotency_key, body)
+    return _run(referral, Kind.MESSAGE, idempotency_key, body, sent_copy_ok=True)

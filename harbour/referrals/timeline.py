@@ -78,6 +78,10 @@ def describe(event: Event) -> str:
     if code == "appointment_instructions":
         return _("Appointment instructions sent, without a date.")
     if code == "message_received":
+        if p.get("direction") == "from_us":  # written here (or by the clinic in Ocean) and sent
+            return _("Message sent by %(sender)s.") % {"sender": p.get("sender") or _("the clinic")}
+        if p.get("direction") == "from_receiver":
+            return _("New message from %(sender)s.") % {"sender": p.get("sender") or _("the receiver")}
         return _("New message from %(sender)s.") % {"sender": p.get("sender") or _("the referrer")}
     if code == "no_change":
         return _("Update from Ocean with nothing new.")

@@ -22,6 +22,7 @@ from harbour.ocean.models import OutboundMessage
 from harbour.ocean.outbox import annotate_unsynced, referral_sync_state, retry_now
 
 from . import forms as F
+from .lifecycle import TERMINAL_FOR_OCEAN
 from .models import Appointment, Attachment, Direction, OceanFolder, Referral, Status, name_key
 from .reading import annotate_unread, mark_all_read, mark_read, watermark_for
 from .timeline import describe
@@ -133,6 +134,10 @@ def view_in_ocean_url(referral, ocean) -> str:
 
 def available_actions(referral, ocean) -> set[str]:
     """The actions offered on the page: those ocean.actions would take now (it checks again on submit)."""
+    if referral.direction == Direction.SENT:
+        # A copy of a referral the clinic sent: both sides message [F 34]; its status is the
+        # receiver's to change (§5.4), so a message is the only action.
+        return set() if referral.status in TERMINAL_FOR_OCEAN else {"message"}
     if referral.is_read_only:
         return set()
     if ocean.site_number and referral.site_number and ocean.site_number.strip() != referral.site_number.strip():
@@ -239,8 +244,11 @@ def _detail_context(request, referral, bound: dict | None = None) -> dict:
 
 def _read_only_reason(referral) -> str:
     if referral.direction == Direction.SENT:
-        return _("This is a copy of a referral your clinic sent: the receiver acts on it in Ocean, and its "
+        text = _("This is a copy of a referral your clinic sent: the receiver acts on it in Ocean, and its "
                  "changes appear here.")
+        if referral.status not in TERMINAL_FOR_OCEAN:
+            text += " " + _("You can send the receiver a message.")
+        return text
     if referral.direction == Direction.UNKNOWN:
         return _("Harbour cannot tell whether your clinic received or sent this referral (check the site "
                  "number in the Ocean settings), so it offers no actions.")
@@ -289,6 +297,8 @@ def referral_action(request, pk: int, action: str):
     except ActionNotAllowed as exc:
         flash.error(request, exc.message)
         return redirect("referrals:detail", pk=pk)
+    if action == "message" and referral.direction == Direction.SENT:
+        done = _("Message sent to Ocean for the receiver.")
     flash.success(request, done)
     return redirect("referrals:detail", pk=pk)
 

@@ -334,7 +334,16 @@ def _communication(site: Site, referral: Referral, event: str, header: dict, ent
     if not texts:
         raise Refusal(422, "required", "The Communication has no text (payload.contentString).")
     side = Message.Side.RECEIVER if provider else Message.Side.SENDER
-    Message.objects.create(referral=referral, side=side, site=site, text="\n\n".join(texts), via="api")
+    message = Message.objects.create(referral=referral, side=side, site=site, text="\n\n".join(texts), via="api")
+    # A FHIR server keeps the Communication's own `sent` (the moment the EMR's user wrote it) and
+    # later bundles repeat it: the EMR recognises its own message in them. Else: when it arrived.
+    sent = communication.get("sent")
+    try:
+        written = datetime.fromisoformat(sent) if isinstance(sent, str) and "T" in sent else None
+    except ValueError:
+        written = None
+    if written is not None and written.tzinfo is not None:
+        Message.objects.filter(pk=message.pk).update(sent_at=written)
     referral.awaiting_reply = provider
     referral.save(update_fields=["awaiting_reply", "updated_at"])
     actions.log_event(referral, "message", f"Message from the {'receiver' if provider else 'referrer'}.", site=site, via="api")

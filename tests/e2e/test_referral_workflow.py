@@ -74,7 +74,8 @@ def world(servers):
     assert "Test the connection to Ocean" in page or "Tester la connexion" in page
     emr.post("/ocean/connection-test/", {}, expect=302)
     assert '<li class="success">' in emr.get(settings_path)
-    return {"harbour": harbour, "sandbox": sandbox, "api": api, "emr": emr, "listing": listing}
+    return {"harbour": harbour, "sandbox": sandbox, "api": api, "emr": emr, "listing": listing,
+            "inbound_key": inbound_key}
 
 
 class Browser:
@@ -226,6 +227,60 @@ def test_a_referral_is_matched_accepted_booked_rebooked_messaged_and_completed(w
     # The list filters find it in Completed, not in Not synced.
     assert f'href="{path}"' in emr.get(f"/referrals/?folder=completed&ref={ref}")
     assert f'href="{path}"' not in emr.get("/referrals/?folder=not_synced")
+
+
+def thread_of(page: str) -> str:
+    """The referral page's Messages section."""
+    return found(r'(<section[^>]*aria-labelledby="h-messages".*?</section>)', page, flags=re.S)
+
+
+def test_the_clinic_messages_the_receiver_of_a_referral_it_sent(world):
+    """Both sides message [F 34]: on the copy of a referral the clinic sent, Harbour offers only a
+    message, which reaches the receiver as send-communication-from-requester from the sender site."""
+    emr, api = world["emr"], world["api"]
+    # The clinic's copy integration ("send a copy of referrals sent from this site") and a listing elsewhere.
+    api.post(f"sites/{CLINIC_SITE}/integrations", json={
+        "name": "Harbour copies", "request_url": f"{world['harbour'].base_url}/public/ocean/fhir_bundles",
+        "auth_type": "api_key", "header_name": "Referral-Integration-API-Key", "key": world["inbound_key"],
+        "send_copy": True}).raise_for_status()
+    elsewhere = api.post(f"sites/{REFERRER_SITE}/listings", json={"name": "Cardiology clinic"}).json()["ref"]
+    response = api.post("referrals", json={
+        "from_site": CLINIC_SITE, "listing": elsewhere, "reason": "Palpitations", "patient": PATIENT,
+        "referrer": {"family": "Roy", "given": "Ana", "cpso": "12345"}})
+    assert response.status_code == 201, response.text
+    ref = response.json()["ref"]
+
+    def listed():
+        page = emr.get(f"/referrals/?direction=sent&ref={ref}")
+        match = re.search(r'<tr id="referral-(\d+)"', page)
+        return f"/referrals/{match.group(1)}/" if match else None
+
+    path = wait_for(listed, timeout=30, what=f"referral {ref} in Harbour's Sent list")
+    page = emr.get(path)
+    assert "Send a message to the receiver" in page
+    assert 'id="form-accept"' not in page and 'id="form-decline"' not in page and 'id="form-book"' not in page
+    emr.submit(page, "form-message", {"text": "Any news on the booking?"})
+
+    def from_sender():
+        return [m for m in ocean(world, ref)["messages"] if m["text"] == "Any news on the booking?"]
+
+    [message] = wait_for(from_sender, what="the clinic's message in the sandbox")
+    assert (message["side"], message["site"], message["via"]) == ("sender", CLINIC_SITE, "api")
+    assert ocean(world, ref)["folder"] == "new"  # a message changes no status
+    page = wait_for(lambda: synced(world, path), what="the message delivered")
+    assert "Message sent by" in page
+
+    # The receiver answers in Ocean: its message reaches the copy with ours (cumulative), ours stays once.
+    api.post(f"referrals/{ref}/messages", json={"site": REFERRER_SITE, "text": "Booked for Tuesday."}).raise_for_status()
+    page = wait_for(lambda: (lambda p: p if "Booked for Tuesday." in p else None)(emr.get(path)),
+                    what="the receiver's reply on the sent copy")
+    thread = thread_of(page)
+    assert thread.count("Any news on the booking?") == 1 and thread.count("Booked for Tuesday.") == 1
+    # The sender's message reached Ocean once (then the receiver's, posted through the sandbox's API).
+    assert [(e["kind"], e["text"]) for e in ocean(world, ref)["events"] if e["via"] == "api" and e["kind"] != "sent"] == [
+        ("message", "Message from the referrer."), ("message", "Message from the receiver.")]
+    [ours] = from_sender()
+    assert ours["side"] == "sender"
 
 
 def stop_web(server) -> None:

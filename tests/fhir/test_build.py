@@ -181,6 +181,44 @@ def test_communication_with_attachment_round_trip():
     assert mine.status == "completed"
 
 
+def test_message_from_the_requester_on_a_sent_referral():
+    """A message the clinic writes on a copy of a referral it sent (both sides message, [F 34])."""
+    outgoing = OutgoingMessage(text="Any news on the booking?", sender_name="Dr Soleil", sent=NOW)
+    bundle = build.build_communication_message(ctx(), outgoing, now=NOW, from_requester=True)
+    validate_outbound(bundle, expected_event=codes.SEND_COMMUNICATION_FROM_REQUESTER)
+    header = bundle["entry"][0]["resource"]
+    request = resources(bundle, "ServiceRequest")[0]
+    ours = next(e["resource"] for e in bundle["entry"] if e["fullUrl"] == header["focus"][0]["reference"])
+    assert ours["resourceType"] == "Communication"
+    # Written by the referrer (ServiceRequest.requester), to the target listing.
+    assert ours["sender"]["reference"] == request["requester"]["reference"]
+    assert ours["sender"]["display"] == "Dr Soleil"
+    assert header["sender"]["reference"] == request["requester"]["reference"]
+    assert header["destination"][0]["receiver"]["reference"] == "urn:uuid:163dd763-3947-442a-82d5-3d0c598142bd"
+    message = read_message(bundle, strict=True)
+    assert message.event_code == codes.SEND_COMMUNICATION_FROM_REQUESTER
+    mine = next(c for c in message.communications if c.payload_texts == ("Any news on the booking?",))
+    assert mine.sender == "Dr Soleil" and mine.sent == NOW
+    # The provider's message is unchanged: sent by the target listing.
+    provider = build.build_communication_message(ctx(), outgoing, now=NOW)
+    assert provider["entry"][0]["resource"]["eventCoding"]["code"] == codes.SEND_COMMUNICATION_FROM_PROVIDER
+    assert provider["entry"][0]["resource"]["sender"]["reference"] == "urn:uuid:163dd763-3947-442a-82d5-3d0c598142bd"
+
+
+def test_requester_event_only_for_a_message():
+    """send-communication-from-requester is accepted for a Communication focus only."""
+    bundle = build.build_task_message(ctx(), TaskUpdate("accepted"), first=True, now=NOW)
+    bundle["entry"][0]["resource"]["eventCoding"].update(code=codes.SEND_COMMUNICATION_FROM_REQUESTER)
+    with pytest.raises(OutboundInvalid, match="only a Communication"):
+        validate_outbound(bundle)
+    # Other requester-side or inbound events stay refused.
+    for event in (codes.SEND_COMMUNICATION, "add-service-request", "revoke-service-request"):
+        bundle = build.build_communication_message(ctx(), OutgoingMessage(text="x"), now=NOW, from_requester=True)
+        bundle["entry"][0]["resource"]["eventCoding"].update(code=event)
+        with pytest.raises(OutboundInvalid, match="not an event"):
+            validate_outbound(bundle)
+
+
 def test_message_needs_content():
     with pytest.raises(BuildError):
         build.build_communication_message(ctx(), OutgoingMessage(text="  "))

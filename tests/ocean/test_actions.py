@@ -94,8 +94,9 @@ def test_actions_refused_on_locked_referrals(clinic, ocean_settings, admin_user,
         lambda: actions.decline(referral, admin_user, "no"),
         lambda: actions.complete(referral, admin_user),
         lambda: actions.book(referral, admin_user, START, duration=30),
-        lambda: actions.send_message(referral, admin_user, "hello"),
     ]
+    if fields.get("direction") != "sent":  # on a sent copy the clinic may message (see below)
+        calls.append(lambda: actions.send_message(referral, admin_user, "hello"))
     for call in calls:
         with pytest.raises(ActionNotAllowed) as caught:
             call()
@@ -199,6 +200,68 @@ def test_send_message_with_attachment(referral, admin_user):
     assert dedupe.communication_key(mine.payload_texts, mine.sent) == thread.dedupe_key
     referral.refresh_from_db()
     assert referral.ocean_folder == "awaiting_response" and referral.status == "new"
+
+
+def test_message_on_a_sent_copy_goes_from_the_requester(clinic, ocean_settings, admin_user):
+    """Both sides message [F 34]: on a copy of a referral the clinic sent, to the receiver."""
+    admin_user.first_name, admin_user.last_name = "Ana", "Roy"
+    admin_user.save()
+    # A sent copy carries the receiver's site number, not the clinic's (1234): still allowed.
+    referral = make_referral(clinic, direction="sent", status="accepted", ocean_folder="pending_booking")
+    referral.site_number = "7777"
+    referral.save()
+    message = actions.send_message(referral, admin_user, "Any news on the booking?")
+    assert message.kind == "message" and message.event_code == codes.SEND_COMMUNICATION_FROM_REQUESTER
+    read = read_message(message.bundle)
+    [mine] = [c for c in read.communications if c.payload_texts == ("Any news on the booking?",)]
+    assert mine.sender == "Ana Roy"
+    thread = CommunicationMessage.objects.get(referral=referral)
+    assert thread.direction == "from_us" and thread.sender_name == "Ana Roy"
+    from harbour.referrals import dedupe
+
+    assert thread.dedupe_key == message.echo_key == dedupe.communication_key(mine.payload_texts, mine.sent)
+    event = Event.objects.get(referral=referral, outbound_id=message.pk)
+    assert event.code == "message_received" and event.params["direction"] == "from_us" and event.actor == admin_user
+    # Nothing else changes: the status and folder are the receiver's.
+    referral.refresh_from_db()
+    assert (referral.status, referral.ocean_folder) == ("accepted", "pending_booking")
+    assert not StatusChange.objects.filter(referral=referral).exists()
+    # A double-clicked submit with the same key stays one message; the same text again at once
+    # with another key is refused, never a crash on the thread's unique key.
+    again = actions.send_message(referral, admin_user, "Thanks", idempotency_key="k")
+    assert actions.send_message(referral, admin_user, "Thanks", idempotency_key="k") == again
+    from unittest import mock
+
+    with mock.patch("harbour.ocean.actions.timezone.now", return_value=START):
+        actions.send_message(referral, admin_user, "Ping", idempotency_key="first")
+        with pytest.raises(ActionNotAllowed, match="just sent"):
+            actions.send_message(referral, admin_user, "Ping", idempotency_key="second")
+    assert CommunicationMessage.objects.filter(referral=referral).count() == 3
+
+
+def test_reply_on_a_sent_copy_ends_awaiting_reply(clinic, ocean_settings, admin_user):
+    referral = make_referral(clinic, direction="sent", status="awaiting_reply", ocean_folder="awaiting_response")
+    StatusChange.objects.create(referral=referral, from_status="accepted", to_status="awaiting_reply")
+    message = actions.send_message(referral, admin_user, "Yes, the X-ray is attached to the referral.")
+    referral.refresh_from_db()
+    assert (referral.status, referral.ocean_folder) == ("accepted", "pending_booking")
+    change = StatusChange.objects.filter(referral=referral).order_by("-id").first()
+    assert (change.from_status, change.to_status, change.outbound_id) == ("awaiting_reply", "accepted", message.pk)
+
+
+@pytest.mark.parametrize("status", ["cancelled", "forwarded", "externally_managed"])
+def test_no_message_on_a_closed_sent_copy(clinic, ocean_settings, admin_user, status):
+    referral = make_referral(clinic, direction="sent", status=status)
+    with pytest.raises(ActionNotAllowed):
+        actions.send_message(referral, admin_user, "hello")
+    assert not OutboundMessage.objects.exists() and not CommunicationMessage.objects.exists()
+
+
+def test_message_on_a_direction_unknown_referral_refused(clinic, ocean_settings, admin_user):
+    referral = make_referral(clinic, direction="unknown")
+    with pytest.raises(ActionNotAllowed):
+        actions.send_message(referral, admin_user, "hello")
+    assert not OutboundMessage.objects.exists()
 
 
 @pytest.mark.parametrize("upload, problem", [

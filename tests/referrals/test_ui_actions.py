@@ -166,6 +166,35 @@ def test_message_with_attachment(staff_client, referral):
     assert any("contentAttachment" in p for p in communication["payload"])
 
 
+@pytest.mark.parametrize("lang, summary, done, timeline", [
+    ("en", "Send a message to the receiver", "Message sent to Ocean for the receiver.", "Message sent by"),
+    ("fr", "Envoyer un message au destinataire", "Message envoyé à Ocean pour le destinataire.", "Message envoyé par"),
+])
+def test_message_the_receiver_of_a_sent_referral(staff_client, staff_user, clinic, ocean, lang, summary, done, timeline):
+    referral = make_referral(clinic, direction="sent", status="accepted", ocean_folder="pending_booking")
+    page = detail(staff_client, referral, lang)
+    assert summary in page and 'id="form-message"' in page
+    assert 'id="form-accept"' not in page and 'id="form-complete"' not in page
+    response = staff_client.post(action_url(referral, "message"), {"text": "Any news on the booking?"},
+                                 HTTP_ACCEPT_LANGUAGE=lang, follow=True)
+    assert done in flashes(response)
+    [message] = outbound(referral)
+    assert message.event_code == "send-communication-from-requester" and message.created_by == staff_user
+    page = html.unescape(response.content.decode())
+    assert "Any news on the booking?" in page and timeline in page
+    referral.refresh_from_db()
+    assert (referral.status, referral.ocean_folder) == ("accepted", "pending_booking")
+
+
+def test_other_actions_on_a_sent_copy_stay_refused(staff_client, clinic, ocean):
+    referral = make_referral(clinic, direction="sent", status="accepted")
+    for name in ("accept", "decline", "book", "complete"):
+        response = staff_client.post(action_url(referral, name), {"reason": "x", **future()},
+                                     HTTP_ACCEPT_LANGUAGE="en", follow=True)
+        assert any("copies of referrals you sent are read-only" in m for m in flashes(response)), name
+    assert outbound(referral) == []
+
+
 def test_message_needs_text_or_file(staff_client, referral):
     response = staff_client.post(action_url(referral, "message"), {"text": "  "}, HTTP_ACCEPT_LANGUAGE="fr")
     assert response.status_code == 400 and "Écrivez un message ou joignez un fichier." in response.content.decode()
@@ -247,7 +276,9 @@ def test_action_on_a_referral_cancelled_meanwhile(staff_client, referral, lang, 
     ({"status": "cancelled"}, set()),
     ({"status": "forwarded"}, set()),
     ({"status": "externally_managed"}, set()),
-    ({"direction": "sent"}, set()),
+    ({"direction": "sent"}, {"message"}),  # both sides message [F 34]; nothing else on a sent copy
+    ({"direction": "sent", "status": "awaiting_reply"}, {"message"}),
+    ({"direction": "sent", "status": "cancelled"}, set()),
     ({"direction": "unknown"}, set()),
     ({"status": "declined"}, {"accept", "message"}),
     ({"status": "accepted"}, {"decline", "book", "complete", "message"}),
