@@ -24,9 +24,17 @@ pg_bin() {
   return 1
 }
 
+ensure_postgresql() {
+  # Both passes need the server binaries: the fault tests start clusters of their own.
+  pg_bin >/dev/null || { echo "Installing postgresql ..."; apt_install postgresql; }
+  HARBOUR_TEST_PG_BIN="$(pg_bin)"
+  export HARBOUR_TEST_PG_BIN
+}
+
 start_postgres() {
   local bin
-  bin="$(pg_bin)" || { echo "Installing postgresql ..."; apt_install postgresql; bin="$(pg_bin)"; }
+  ensure_postgresql
+  bin="$HARBOUR_TEST_PG_BIN"
   PG_DIR="$ROOT/var/test-postgres"
   PG_PORT="${HARBOUR_TEST_PG_PORT:-54329}"
   rm -rf "$PG_DIR"
@@ -42,7 +50,7 @@ start_postgres() {
     -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
   PG_URL="postgresql://postgres@127.0.0.1:$PG_PORT/harbour"
   PG_STOP=("${as[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -m fast stop)
-  export PG_URL HARBOUR_TEST_PG_BIN="$bin"
+  export PG_URL
 }
 
 stop_postgres() {
