@@ -19,7 +19,8 @@ http.client (`--client python`). Everything runs on this machine, so the client'
 is printed too (wrk needs a fraction of what Python threads need, which leaves more CPU to
 the servers: ratios are only comparable within one client).
 
-Printed: acknowledged bundles/s, p50/p99 latency, the ratios (targets: Harbour >= 0.8 x the
+Printed: acknowledged bundles/s, p50/p99 latency, the servers' CPU per acknowledged request
+(user + system time of gunicorn's workers: steadier than rates when other work shares the CPUs), the ratios (targets: Harbour >= 0.8 x the
 Django view, >= 0.5 x the bare app), the web workers' memory (RSS summed over gunicorn's
 workers) before and after the load and around a burst of 25 MB deliveries (`--big`, default
 16 posts, 4 at a time), and the worker's processing rate over the bundles Harbour stored
@@ -70,6 +71,7 @@ class Result:
     client_cpu: float = 0.0  # CPU seconds the client used
     p50_ms: float | None = None  # from wrk's own histogram
     p99_ms: float | None = None
+    server_cpu: float = 0.0  # CPU seconds the server's workers used
     rss_before: int = 0  # web workers' RSS, bytes
     rss_after: int = 0
 
@@ -110,7 +112,7 @@ def run(cmd, env, cwd=ROOT, **kwargs):
 
 
 class Server:
-    def __init__(self, app: str, env: dict, args, log_path: Path, pythonpath: Path | None = None):
+    def __init__(self, app: str, env: dict, args, log_path: Path, pythonpath: Path | None = None, cwd: Path = ROOT):
         self.port = free_port()
         cmd = [
             sys.executable, "-m", "gunicorn", app,
@@ -121,7 +123,7 @@ class Server:
         if pythonpath:
             cmd += ["--pythonpath", str(pythonpath)]
         self.log = open(log_path, "wb")
-        self.process = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -156,6 +158,17 @@ class Server:
             except OSError:
                 pass
         return total
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of gunicorn's workers so far."""
+        total = 0
+        for pid in self.worker_pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+            except (OSError, IndexError, ValueError):
+                pass
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -427,12 +440,12 @@ def bench_engine(engine: Engine, args, template: bytes) -> tuple[dict[str, Resul
             if args.wrk:
                 load_wrk(args.wrk, name, server.port, headers, template_path, args.warmup_seconds, args.concurrency,
                          args.fresh_referral)
-                rss_before = server.rss()
+                rss_before, cpu_before = server.rss(), server.cpu_seconds()
                 result = load_wrk(args.wrk, name, server.port, headers, template_path, args.seconds,
                                   args.concurrency, args.fresh_referral)
             else:
                 load(name, server.port, headers, template, args.warmup, args.concurrency, 30, args.fresh_referral)
-                rss_before = server.rss()
+                rss_before, cpu_before = server.rss(), server.cpu_seconds()
                 cpu = time.process_time()
                 result = load(
                     name, server.port, headers, template, args.requests, args.concurrency, args.max_seconds,
@@ -440,6 +453,7 @@ def bench_engine(engine: Engine, args, template: bytes) -> tuple[dict[str, Resul
                 )
                 result.client_cpu = time.process_time() - cpu
             result.rss_before, result.rss_after = rss_before, server.rss()
+            result.server_cpu = server.cpu_seconds() - cpu_before
             results[name] = result
             if big and args.big:
                 results["big"] = burst_big(server, headers, template, args.big_mb * 1024 * 1024 - 1024, args.big,
@@ -458,10 +472,20 @@ def bench_engine(engine: Engine, args, template: bytes) -> tuple[dict[str, Resul
     headers = {
         "Host": HOST, "Content-Type": "application/fhir+json", "Referral-Integration-API-Key": key,
     }
-    servers = {"harbour": ("harbour.wsgi:application", harbour_env, headers, None)}
+    servers = {"harbour": ("harbour.wsgi:application", harbour_env, headers, None, ROOT)}
+    if args.compare:  # another checkout of Harbour (e.g. an older commit), measured in the same rounds
+        other = Path(args.compare).resolve()
+        other_env = base_env(
+            HARBOUR_VAR_DIR=str(engine.tmp / "other-var"), DATABASE_URL=engine.new_database("other"),
+            DJANGO_SETTINGS_MODULE="harbour.settings", HARBOUR_LOG_LEVEL=args.log_level,
+        )
+        run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], other_env, cwd=other)
+        other_key = run([sys.executable, "-c", SETUP_HARBOUR], other_env, cwd=other).strip().splitlines()[-1]
+        servers["compare"] = ("harbour.wsgi:application", other_env,
+                              dict(headers, **{"Referral-Integration-API-Key": other_key}), None, other)
     if args.without_middleware:  # the same server and database, minus the site-wide middleware
         lean_env = dict(harbour_env, DJANGO_SETTINGS_MODULE="harbour_without_middleware", PYTHONPATH=str(BENCH))
-        servers["harbour-lean"] = ("harbour.wsgi:application", lean_env, headers, BENCH)
+        servers["harbour-lean"] = ("harbour.wsgi:application", lean_env, headers, BENCH, ROOT)
 
     # (b) Django baseline
     plain = {"Host": HOST, "Content-Type": "application/fhir+json"}
@@ -470,20 +494,20 @@ def bench_engine(engine: Engine, args, template: bytes) -> tuple[dict[str, Resul
         run([sys.executable, "-m", "django", "migrate", "--run-syncdb", "--verbosity", "0",
              "--settings", "baseline_django.settings"], django_env)
         django_env["DJANGO_SETTINGS_MODULE"] = "baseline_django.settings"
-        servers["django"] = ("baseline_django.wsgi:application", django_env, plain, BENCH)
+        servers["django"] = ("baseline_django.wsgi:application", django_env, plain, BENCH, ROOT)
 
     # (c) bare WSGI
     if "bare" in args.only:
         bare_env = base_env(BENCH_DATABASE_URL=engine.new_database("bare"))
         run([sys.executable, str(BENCH / "baseline_bare.py")], bare_env)
-        servers["bare"] = ("baseline_bare:application", bare_env, plain, BENCH)
+        servers["bare"] = ("baseline_bare:application", bare_env, plain, BENCH, ROOT)
 
     # Rounds interleave the servers, so a burst of other work on the machine hits all of them.
     rounds: list[dict[str, Result]] = []
     for number in range(args.rounds):
         results = {}
-        for name, (app, env, server_headers, pythonpath) in servers.items():
-            server = Server(app, env, args, logs / f"{name}.log", pythonpath)
+        for name, (app, env, server_headers, pythonpath, cwd) in servers.items():
+            server = Server(app, env, args, logs / f"{name}.log", pythonpath, cwd)
             measure(name, server, server_headers, big=name == "harbour" and number == 0)
         rounds.append(results)
     big = rounds[0].pop("big", None)
@@ -503,20 +527,23 @@ def report(engine: Engine, results: dict[str, Result], processing: str, args) ->
           f"gunicorn gthread {args.workers} workers x {args.threads} threads ==")
     client = f"wrk, {args.concurrency} connections" if args.wrk else f"Python http.client, {args.concurrency} threads"
     print(f"client: {client}")
-    print(f"{'server':<36}{'acked/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'client CPU':>11}{'RSS MB':>14}  other answers")
+    print(f"{'server':<36}{'acked/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>11}{'client CPU':>11}{'RSS MB':>14}"
+          "  other answers")
     labels = {
         "harbour": "(a) Harbour endpoint",
         "django": "(b) Django view, raw body only",
         "bare": "(c) bare WSGI (gunicorn), raw only",
         "harbour-lean": "(a') Harbour, tenancy middleware only",
+        "compare": f"(a0) Harbour at {Path(args.compare).name if args.compare else ''}"[:35],
     }
-    for name in ("harbour", "harbour-lean", "django", "bare"):
+    for name in ("harbour", "harbour-lean", "compare", "django", "bare"):
         if name not in results:
             continue
         r = results[name]
         other = {k: v for k, v in r.statuses.items() if k != 200}
         rss = f"{r.rss_before / 2**20:.0f}->{r.rss_after / 2**20:.0f}"
-        print(f"{labels[name]:<36}{r.rate:>9.0f}{r.percentile(50):>9.1f}{r.percentile(99):>9.1f}"
+        per_request = r.server_cpu / r.acked * 1000 if r.acked else float("nan")
+        print(f"{labels[name]:<36}{r.rate:>9.0f}{r.percentile(50):>9.1f}{r.percentile(99):>9.1f}{per_request:>11.2f}"
               f"{r.client_share:>10.0%} {rss:>14}  {other or '-'}")
     if len(results.get("rounds", [])) > 1:
         for number, one in enumerate(results["rounds"], 1):
@@ -547,6 +574,10 @@ def report_rest(results, processing: str, args) -> None:
         print(f"{args.big} posts of {args.big_mb} MB ({args.big_concurrency} at a time), answers {big['statuses']}: "
               f"web workers' RSS {big['before'] / 2**20:.0f} MB before, peak {big['peak'] / 2**20:.0f} MB, "
               f"{big['after'] / 2**20:.0f} MB after (growth {growth:+.0f} MB; target < +{TARGET_BIG_RSS_GROWTH_MB} MB: {verdict})")
+    if "compare" in results and "django" in results and "bare" in results:
+        other = results["compare"].rate
+        print(f"{args.compare}: Harbour/Django = {other / results['django'].rate:.2f}, "
+              f"Harbour/bare = {other / results['bare'].rate:.2f}")
     if "harbour-lean" in results and "django" in results:
         django_ = results["django"].rate
         print(f"Harbour without the site-wide middleware/Django = {results['harbour-lean'].rate / django_:.2f}")
@@ -583,6 +614,8 @@ def main() -> None:
                         help="keep the fixture's referral ref (processing then updates one referral)")
     parser.add_argument("--without-middleware", action="store_true",
                         help="also measure Harbour with only the tenancy middleware (what the stack costs)")
+    parser.add_argument("--compare", metavar="CHECKOUT",
+                        help="also measure the Harbour of another checkout (e.g. `git archive OLD | tar -x -C DIR`)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds over the servers (default 3)")
     parser.add_argument("--only", default="harbour,django,bare", help="servers to run (harbour is always run)")
     parser.add_argument("--sqlite-only", action="store_true", help="ignore DATABASE_URL")
