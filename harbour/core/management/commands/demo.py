@@ -81,6 +81,11 @@ Harbour is running.
     clinic site      {state['clinic_site']}   referrer site {state['referrer_site']}
   Inbound endpoint   {harbour_url}/public/ocean/fhir_bundles
 
+Post a bundle yourself (it shows up under Consultations, and in « Messages entrants »):
+  curl -i {harbour_url}/public/ocean/fhir_bundles -H 'Content-Type: application/fhir+json' \\
+       -H 'Referral-Integration-API-Key: {state.get('inbound_key', '<the key from the settings page>')}' \\
+       --data-binary @tests/fixtures/bundles/add-service-request.back-pain.json
+
 Logs: {settings.VAR_DIR / 'logs'}.  Press Ctrl-C to stop.
 """))
         try:
@@ -175,8 +180,9 @@ def seed(api: SandboxAPI, harbour_url: str, sandbox_url: str) -> dict:
     ocean.oauth_client_id = credential["client_id"]
     ocean.set_client_secret(credential["secret"])
     ocean.save()
+    # The inbound key is kept (var/demo.json, owner-only) only so the demo can print a curl example.
     return {"admin_password": password, "sandbox_user": "demo", "clinic_site": clinic_site,
-            "referrer_site": referrer_site, "clinic_listing": listing["ref"]}
+            "referrer_site": referrer_site, "clinic_listing": listing["ref"], "inbound_key": inbound_key}
 
 
 def send_demo_referrals(api: SandboxAPI, state: dict) -> None:
