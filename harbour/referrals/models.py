@@ -169,6 +169,13 @@ class Referral(models.Model):
         return " ".join(p for p in (self.patient_given, self.patient_family) if p)
 
     @property
+    def category_label(self) -> str:
+        """The category as words ("Mental health assessment and referral"), not Ocean's code-like display."""
+        from .labels import category_label
+
+        return category_label(self.category_display)
+
+    @property
     def is_read_only(self) -> bool:
         """Actions only on received referrals that are still ours to act on (§5.4)."""
         return self.direction != Direction.RECEIVED or self.status in (

@@ -6,6 +6,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _, ngettext
 
+from .labels import label
 from .models import Event, Status
 
 GROUP_LABELS = {
@@ -62,8 +63,9 @@ def describe(event: Event) -> str:
     if code == "task_status":
         if p.get("to"):
             return _("Ocean status %(task)s: %(from)s → %(to)s.") % {
-                "task": p.get("task_status", ""), "from": _status(p.get("from")), "to": _status(p.get("to"))}
-        return _("Ocean status %(task)s.") % {"task": p.get("task_status", "")}
+                "task": label("task_status", p.get("task_status")), "from": _status(p.get("from")),
+                "to": _status(p.get("to"))}
+        return _("Ocean status %(task)s.") % {"task": label("task_status", p.get("task_status"))}
     if code == "cancelled_by_sender":
         return _("Cancelled by the sender.")
     if code == "appointment_booked":

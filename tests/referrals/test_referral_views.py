@@ -23,7 +23,7 @@ def test_referral_page_shows_what_was_read(staff_client, referral):
     page = response.content.decode()
     for text in ("DKTest", "Dana K", "1234567890", "CHART-0042", "Doug Kavanagh", "98765", "123456",
                  "Kavanagh Family Practice", "Autorouter Test", "autorouter_test49721437",
-                 "MENTAL_HEALTH_ASSESSMENT_AND_REFERRAL", "urgent", "Back pain with no red flags",
+                 "Mental health assessment and referral", "410223002", "Urgente", "Back pain with no red flags",
                  "back pain with no red flags", "xray.png", "/$letter", "Any update on this referral?",
                  "Bring your health card."):
         assert text in page, text

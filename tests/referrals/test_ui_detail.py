@@ -47,7 +47,7 @@ def test_everything_ocean_sent_is_shown(staff_client, clinic, ocean):
     run_until_idle()
     referral = Referral.objects.get(clinic=clinic)
     page = page_of(staff_client, referral)
-    for text in ("Doug Kavanagh", "98765", "Kavanagh Family Practice", "Autorouter Test", "urgent",
+    for text in ("Doug Kavanagh", "98765", "Kavanagh Family Practice", "Autorouter Test", "Urgent",
                  "Back pain with no red flags", "xray.png", "Any update on this referral?",
                  "Bring your health card.", "Patient chart", "Ocean folder:"):
         assert text in page, text
