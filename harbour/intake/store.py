@@ -13,7 +13,7 @@ from harbour.intake.models import InboundMessage
 
 log = logging.getLogger("harbour.intake")
 
-# Bodies above this size are not left in a cached SQLite statement (see store_message).
+# Bodies above this size are not left in the connection's buffers (see store_message).
 RELEASE_CONNECTION_ABOVE = 1024 * 1024
 _FIELD_LENGTHS = {f.name: f.max_length for f in InboundMessage._meta.fields if getattr(f, "max_length", None)}
 
@@ -113,10 +113,11 @@ def store_message(
     result = result_label(envelope, stored.duplicate)
     if result != recent_result:  # the same result noted within the last second needs no write
         note_accepted(clinic_id, result, now)
-    if len(raw) > RELEASE_CONNECTION_ABOVE and connection.vendor == "sqlite" and not connection.in_atomic_block:
-        # sqlite3 keeps each statement with its last bound values (a copy of the body) until the
-        # statement runs again: every server thread would hold on to the last large body it
-        # stored. Closing the thread's connection frees it; the next call opens a new one.
+    if len(raw) > RELEASE_CONNECTION_ABOVE and not connection.in_atomic_block:
+        # A large body stays in the thread's connection after the INSERT: sqlite3 keeps each
+        # cached statement with its last bound values, libpq keeps its output buffer at the size
+        # of the largest statement sent (the body, hex-escaped). Every server thread would hold
+        # on to the largest body it stored. Closing the connection frees it; the next call opens one.
         connection.close()
     return stored
 
