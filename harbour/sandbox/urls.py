@@ -68,3 +68,7 @@ sandbox_patterns = [
 
 # The sandbox server's ROOT_URLCONF is this module: its patterns live in the "sandbox" namespace.
 urlpatterns = [path("", include((sandbox_patterns, "sandbox")))]
+
+handler403 = views.forbidden
+handler404 = views.not_found
+handler500 = views.server_error

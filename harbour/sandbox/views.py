@@ -301,3 +301,20 @@ def referral_edit(request, number, ref):
             messages.success(request, "Referral updated.")
             return redirect("sandbox:referral", number=number, ref=ref)
     return _page(request, "form.html", site, form=form, title="Edit referral", submit="Save")
+
+
+# Error pages: the sandbox has its own (Harbour's extend Harbour's base and name Harbour's URLs).
+def _error(request, status: int, title: str, text: str):
+    return render(request, "sandbox/error.html", {"title": title, "text": text}, status=status)
+
+
+def not_found(request, exception=None):
+    return _error(request, 404, "Not found", "This page does not exist in the sandbox, or it belongs to a site you are not a member of.")
+
+
+def forbidden(request, exception=None):
+    return _error(request, 403, "Access refused", "Your account may not open this page.")
+
+
+def server_error(request):
+    return _error(request, 500, "Something went wrong", "The sandbox could not show this page; its log says why.")

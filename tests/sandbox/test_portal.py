@@ -178,3 +178,11 @@ def test_integration_page_shows_the_delivery_log_and_bulk_actions(browser, pair,
     result = text(browser.post(base, {"refs": f"{referral.ref}\nunknown", "mode": "update"}))
     assert "Queued 1 referral(s); not found for this site: unknown" in result
     assert referral.deliveries.filter(event="notify-update-service-request", reason="resend").count() == 1
+
+
+@pytest.mark.urls("harbour.sandbox.urls")
+def test_the_sandbox_answers_unknown_pages_with_its_own_404(client, db):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    body = response.content.decode()
+    assert "Ocean sandbox" in body and "This page does not exist in the sandbox" in body
