@@ -251,3 +251,23 @@ def test_patient_name_filter_ignores_accents_and_matches_name_starts(client, cli
     assert ids(client.get(URL, {"patient": "coste"})) == []  # the start of a name, not any part of it
     Referral.objects.filter(pk=cote.pk).update(patient_family="Bélanger")  # the database keeps the key right
     assert ids(client.get(URL, {"patient": "belanger"})) == [cote.pk]
+
+
+def test_filter_bar_is_two_labelled_rows_with_the_button_inline(client, clinic):
+    """Compact filter bar: folder, patient, reference; then date kind, from, to and Filter, every input labelled."""
+    import re
+    from pathlib import Path
+
+    page = client.get(URL, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    form = re.search(r'<form[^>]*id="referral-filters".*?</form>', page, re.S).group(0)
+    assert 'class="form filters"' in form
+    rows = re.findall(r'<div class="filter-row[^"]*">(.*?)\n  </div>', form, re.S)
+    assert len(rows) == 2
+    assert [re.findall(r'<(?:input|select)[^>]*id="(id_[a-z_]+)"', row) for row in rows] == [
+        ["id_folder", "id_patient", "id_ref"], ["id_date_field", "id_date_from", "id_date_to"]]
+    assert re.search(r"<button type=\"submit\" class=\"primary\">Filtre", rows[1])  # inline, on the dates row
+    for field in ("folder", "patient", "ref", "date_field", "date_from", "date_to"):
+        assert f'<label for="id_{field}">' in form, field
+    css = (Path(__file__).resolve().parents[2] / "harbour/core/static/harbour/harbour.css").read_text()
+    assert re.search(r"\.filters \.filter-row \{ display: grid;", css)
+    assert re.search(r"@media \(max-width: 720px\) \{\s*\.filters \.filter-row", css)  # narrow screens
