@@ -13,7 +13,6 @@ import os
 import traceback
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from harbour.intake.models import InboundMessage
@@ -90,10 +89,21 @@ def _claim(message: InboundMessage) -> bool:
             id=quote("id"), state=quote("state"),
         )
         if connection.features.has_select_for_update_skip_locked:
-            sql += " FOR UPDATE SKIP LOCKED"
+            # Per-referral order: not while an older message of its referral is pending. One that
+            # another worker holds is locked but still pending (uncommitted), so this worker skips
+            # the referral instead of applying its messages out of order; a later pass takes it.
+            sql += (
+                " AND NOT EXISTS (SELECT 1 FROM {table} AS earlier WHERE earlier.{clinic} = {table}.{clinic}"
+                " AND earlier.{ref} = {table}.{ref} AND earlier.{ref} <> '' AND earlier.{state} = %s"
+                " AND earlier.{id} < {table}.{id}) FOR UPDATE OF {table} SKIP LOCKED"
+            ).format(table=quote(InboundMessage._meta.db_table), clinic=quote("clinic_id"),
+                     ref=quote("referral_ref"), state=quote("state"), id=quote("id"))
         _CLAIM_SQL[connection.vendor] = sql
+    params = [message.pk, InboundMessage.State.PENDING]
+    if connection.features.has_select_for_update_skip_locked:
+        params.append(InboundMessage.State.PENDING)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [message.pk, InboundMessage.State.PENDING])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return False

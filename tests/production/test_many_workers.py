@@ -5,7 +5,8 @@ Real processes: Harbour's worker loop (probe_worker.py: run_forever plus a log o
 process committed) on a database of its own, on the suite's engine. PostgreSQL: 4 workers,
 claims with SELECT ... FOR UPDATE SKIP LOCKED. SQLite: 2 workers, serialised by SQLite's write
 lock (the same code; SQLite has no SKIP LOCKED). 2,000 messages across 200 referrals, queued
-before the workers start, a referral's messages spread through the queue.
+before the workers start, each referral's ten messages one after the other: the case where
+workers would most often pick two messages of one referral at once.
 """
 import collections
 import json
@@ -27,7 +28,7 @@ def test_many_workers_process_each_message_once_in_per_referral_order(tmp_path):
         workers = 4 if postgres else 2
         out = server.shell(
             "import json; from tests.production.workload import fill_queue; "
-            f"print(json.dumps(fill_queue({REFERRALS}, {PER_REFERRAL})))"
+            f"print(json.dumps(fill_queue({REFERRALS}, {PER_REFERRAL}, interleave=False)))"
         )
         refs = json.loads(out.strip().splitlines()[-1])
         total = REFERRALS * PER_REFERRAL

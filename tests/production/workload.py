@@ -43,10 +43,11 @@ def referral_messages(ref: str, count: int) -> list[bytes]:
     ]
 
 
-def fill_queue(referrals: int, per_referral: int, clinic_id: int | None = None) -> list[str]:
-    """Store referrals x per_referral pending messages for a clinic (a new one unless given),
-    interleaved so that a referral's messages are spread through the queue (message k of every
-    referral, then k+1). Returns the refs. Runs inside a Harbour server's Django."""
+def fill_queue(referrals: int, per_referral: int, clinic_id: int | None = None, *, interleave: bool = True) -> list[str]:
+    """Store referrals x per_referral pending messages for a clinic (a new one unless given).
+    Interleaved: message k of every referral, then k+1; otherwise each referral's messages one
+    after the other (the hard case for workers sharing the queue). Returns the refs. Runs
+    inside a Harbour server's Django."""
     from harbour.clinics.models import Clinic, OceanSettings
     from harbour.intake.models import InboundMessage
 
@@ -58,15 +59,16 @@ def fill_queue(referrals: int, per_referral: int, clinic_id: int | None = None) 
     refs = [str(uuid.uuid4()) for _ in range(referrals)]
     lives = {ref: referral_messages(ref, per_referral) for ref in refs}
     rows = []
-    for k in range(per_referral):
-        for ref in refs:
-            raw = lives[ref][k]
-            data = orjson.loads(raw)
-            rows.append(InboundMessage(
-                clinic=clinic, raw=raw, sha256=hashlib.sha256(raw).hexdigest(), content_type="application/fhir+json",
-                bundle_id=data["id"], header_id=data["entry"][0]["resource"]["id"],
-                event_code=data["entry"][0]["resource"]["eventCoding"]["code"], referral_ref=ref,
-            ))
+    order = [(k, ref) for k in range(per_referral) for ref in refs] if interleave else [
+        (k, ref) for ref in refs for k in range(per_referral)]
+    for k, ref in order:
+        raw = lives[ref][k]
+        data = orjson.loads(raw)
+        rows.append(InboundMessage(
+            clinic=clinic, raw=raw, sha256=hashlib.sha256(raw).hexdigest(), content_type="application/fhir+json",
+            bundle_id=data["id"], header_id=data["entry"][0]["resource"]["id"],
+            event_code=data["entry"][0]["resource"]["eventCoding"]["code"], referral_ref=ref,
+        ))
     InboundMessage.objects.bulk_create(rows, batch_size=500)
     return refs
 
