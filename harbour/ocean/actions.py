@@ -394,7 +394,8 @@ def send_message(referral, user, text: str, attachment: FileUpload | None = None
 
     def body(locked, ocean):
         now = timezone.now()
-        sender = (user.get_full_name() or user.get_username()) if user else ""
+        # A person's name, else the clinic's: a login name is not shown to the other side as a name.
+        sender = user.get_full_name().strip() if user else ""
         outgoing = OutgoingMessage(text=text, sender_name=sender or locked.clinic.name,
                                    attachment=outgoing_attachment, in_response_to=in_response_to, sent=now)
         from_requester = locked.direction == m.Direction.SENT

@@ -29,7 +29,8 @@ from .timeline import describe
 
 PAGE_SIZE = 50
 LIST_COLUMNS = ("id", "clinic_id", "ocean_ref", "direction", "status", "ocean_folder", "attention", "last_activity_at",
-                "authored_at", "patient_family", "patient_given", "referrer_name", "category_display")
+                "authored_at", "patient_family", "patient_given", "referrer_name", "referrer_username",
+                "category_display")
 
 
 # --- The lists ----------------------------------------------------------------------------------

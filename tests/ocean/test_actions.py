@@ -239,6 +239,15 @@ def test_message_on_a_sent_copy_goes_from_the_requester(clinic, ocean_settings, 
     assert CommunicationMessage.objects.filter(referral=referral).count() == 3
 
 
+def test_message_signed_with_the_clinic_when_the_user_has_no_name(referral, admin_user):
+    """A login name is not a person's name: without one, the message is signed with the clinic's."""
+    assert not admin_user.get_full_name()
+    message = actions.send_message(referral, admin_user, "Please call us.")
+    [mine] = [c for c in read_message(message.bundle).communications if c.payload_texts == ("Please call us.",)]
+    assert mine.sender == referral.clinic.name != admin_user.get_username()
+    assert CommunicationMessage.objects.get(referral=referral).sender_name == referral.clinic.name
+
+
 def test_reply_on_a_sent_copy_ends_awaiting_reply(clinic, ocean_settings, admin_user):
     referral = make_referral(clinic, direction="sent", status="awaiting_reply", ocean_folder="awaiting_response")
     StatusChange.objects.create(referral=referral, from_status="accepted", to_status="awaiting_reply")
