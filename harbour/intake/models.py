@@ -26,7 +26,8 @@ class InboundMessage(models.Model):
     bundle_id = models.CharField(max_length=200, blank=True)
     header_id = models.CharField(max_length=200, blank=True)
     event_code = models.CharField(_("event"), max_length=100, blank=True)
-    # Indexed for the outbox's latest snapshot of a referral (ocean.outbox.latest_snapshot).
+    # Indexed for the outbox's latest snapshot of a referral (ocean.outbox.latest_snapshot) and the
+    # worker's per-referral order on PostgreSQL (intake.jobs._claim).
     referral_ref = models.CharField(_("referral reference"), max_length=200, blank=True, db_index=True)
 
     state = models.CharField(_("outcome"), max_length=20, choices=State.choices, default=State.PENDING)
