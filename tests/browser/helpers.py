@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import re
-import time
+from functools import partial
+
+from tests.servers import wait_for
 
 # Run in the page: the basics a screen reader or keyboard user needs, as a list of problems.
 _A11Y_SCRIPT = r"""
@@ -97,13 +99,6 @@ def paste_into(field) -> str:
     return field.input_value()
 
 
-def poll(check, *, timeout: float = 30, interval: float = 0.25, what: str = "condition"):
-    """Call `check()` until it returns something truthy (e.g. after reloading a page)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+# Call `check()` until it returns something truthy (e.g. after reloading a page); pages reload
+# between checks, so a slower pace than the servers' polling.
+poll = partial(wait_for, interval=0.25)
