@@ -3,6 +3,7 @@ secret are neither shown nor editable here (clinic administrators use the Ocean 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from harbour.clinics.models import Clinic, ClinicDomain, OceanSettings, User
@@ -44,6 +45,8 @@ class UserAdmin(DjangoUserAdmin):
 
 @admin.register(OceanSettings)
 class OceanSettingsAdmin(admin.ModelAdmin):
+    # A server typed without a scheme is Ocean's, which is https (Django 6's default, chosen now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["clinic", "site_number", "server", "has_inbound_key", "has_oauth_credentials", "last_inbound_at"]
     list_select_related = ["clinic"]
     fields = [
