@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,7 +37,8 @@ def token_url(ocean_base_url: str) -> str:
     return f"{ocean_base_url.rstrip('/')}/svc/oauth2/token"
 
 
-def fingerprint(client_id: str, secret: str) -> str:
+def credentials_digest(client_id: str, secret: str) -> str:
+    # Ties a cached token to the credentials it came from (both high-entropy; never logged).
     return hashlib.sha256(f"{client_id}\x00{secret}".encode()).hexdigest()
 
 
@@ -58,9 +60,9 @@ def get_token(ocean, http: httpx.Client, *, rejected: str | None = None, now: da
     secret = ocean.get_client_secret() if ocean.has_client_secret else ""
     if not client_id or not secret:
         raise CredentialsRejected("missing")
-    print_ = fingerprint(client_id, secret)
+    digest = credentials_digest(client_id, secret)
     stored = OceanToken.objects.filter(clinic_id=ocean.clinic_id).first()
-    if stored and stored.credentials_fingerprint == print_ and stored.expires_at - renew_margin() > now:
+    if stored and hmac.compare_digest(stored.credentials_fingerprint, digest) and stored.expires_at - renew_margin() > now:
         try:
             value = crypto.decrypt(stored.access_token_encrypted)
         except ValueError:
@@ -73,7 +75,7 @@ def get_token(ocean, http: httpx.Client, *, rejected: str | None = None, now: da
         clinic_id=ocean.clinic_id,
         defaults={
             "access_token_encrypted": crypto.encrypt(token.value),
-            "credentials_fingerprint": print_,
+            "credentials_fingerprint": digest,
             "expires_at": token.expires_at,
             "obtained_at": now,
         },
