@@ -249,18 +249,19 @@ class SyncState:
         return bool(self.dead or self.rejected)
 
 
-def _counts(queryset) -> dict[str, int]:
-    return dict(queryset.values_list("state").annotate(n=Count("id")).order_by())
-
-
-def referral_sync_state(referral) -> SyncState:
-    counts = _counts(OutboundMessage.objects.filter(referral=referral))
+def _sync_state(queryset) -> SyncState:
+    """Outbound messages of `queryset` counted by what a person needs to know."""
+    counts = dict(queryset.values_list("state").annotate(n=Count("id")).order_by())
     return SyncState(
         waiting=counts.get(State.PENDING, 0) + counts.get(State.SENDING, 0),
         failed=counts.get(State.FAILED, 0),
         dead=counts.get(State.DEAD, 0),
         rejected=counts.get(State.REJECTED, 0),
     )
+
+
+def referral_sync_state(referral) -> SyncState:
+    return _sync_state(OutboundMessage.objects.filter(referral=referral))
 
 
 def annotate_unsynced(referrals):
@@ -270,13 +271,7 @@ def annotate_unsynced(referrals):
 
 
 def outbox_summary(clinic) -> SyncState:
-    counts = _counts(OutboundMessage.objects.filter(clinic=clinic))
-    return SyncState(
-        waiting=counts.get(State.PENDING, 0) + counts.get(State.SENDING, 0),
-        failed=counts.get(State.FAILED, 0),
-        dead=counts.get(State.DEAD, 0),
-        rejected=counts.get(State.REJECTED, 0),
-    )
+    return _sync_state(OutboundMessage.objects.filter(clinic=clinic))
 
 
 def problem_messages(clinic):
