@@ -1,7 +1,10 @@
 -- wrk script for bench/intake.py: POST the fixture with a fresh Bundle.id (and referral ref) per request.
 -- Environment: BENCH_BODY (file of the fixture), BENCH_PATH, BENCH_HEADERS (name\tvalue lines),
 -- BENCH_BUNDLE_ID and BENCH_REFERRAL_REF (the ids to replace), BENCH_FRESH_REFERRAL ("1" or "0").
-local counter, thread_id = 0, 0
+local counter = 0
+-- thread_id is a global on purpose: setup() sets it in each thread's own Lua state with
+-- thread:set, which a file-level local would shadow (every thread would then send the same ids).
+thread_id = 0
 local threads = {}
 local template, path, headers, bundle_id, referral_ref, fresh_referral
 
