@@ -1,14 +1,16 @@
 """The intake's one read per call: whose key, the host's clinic, whether the caller is blocked, the last call.
 
 Plain SQL built once per database vendor: the ORM spent longer composing this query (two
-subqueries) than the database spent answering it, and it runs on every call.
+subqueries) than the database spent answering it, and it runs on every call. Being the call's
+first statement, it also stands in for Django's connection health check (see cursor.py).
 """
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 from harbour.clinics.models import ClinicDomain, OceanSettings
+from harbour.intake.cursor import intake_cursor
 from harbour.intake.models import RejectedCaller
 
 _SQL: dict[str, str] = {}
@@ -52,11 +54,23 @@ def key_owner(key_hash: str, domain: str | None, throttle_key: str | None, now) 
     """The clinic holding this key hash (a unique column), or None. The caller compares the hashes."""
     adapt = connection.ops.adapt_datetimefield_value
     params = [domain or "", throttle_key or "", adapt(now), adapt(now - RECENT), key_hash]
-    with connection.cursor() as cursor:
-        cursor.execute(_sql(), params)
-        row = cursor.fetchone()
+    try:
+        row = _fetch(params)
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise
+        # A kept connection the server has dropped since (a restart, an idle timeout): the same
+        # read once more on a new connection. A database that is really down fails again (503).
+        connection.close()
+        row = _fetch(params)
     if row is None:
         return None
     return KeyOwner(
         clinic_id=row[0], key_hash=row[1], host_clinic_id=row[2], blocked=row[3] is not None, recent_result=row[4]
     )
+
+
+def _fetch(params):
+    with intake_cursor() as cursor:
+        cursor.execute(_sql(), params)
+        return cursor.fetchone()

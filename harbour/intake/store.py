@@ -9,6 +9,7 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, connection,
 
 from harbour.clinics.models import OceanSettings
 from harbour.fhir.model import Envelope
+from harbour.intake.cursor import intake_cursor
 from harbour.intake.models import InboundMessage
 
 log = logging.getLogger("harbour.intake")
@@ -164,7 +165,7 @@ class _Insert:
             constant if name is None else values[name] if field is None else field.get_db_prep_save(values[name], connection)
             for name, constant, field in self.columns
         ]
-        with connection.cursor() as cursor:
+        with intake_cursor() as cursor:
             cursor.execute(self.sql, params)
             return cursor.fetchone()[0] if self.returning else cursor.lastrowid
 
