@@ -11,15 +11,17 @@ are Django's, and the statements show in `connection.queries` (tests, DEBUG) wit
 parameters written in, as Django's own cursors show them.
 
 Django's per-request connection health check (a `SELECT 1` before the first statement, on
-PostgreSQL) is not run for these statements: the key lookup comes first and is retried once
-on a fresh connection when the reused one turns out to be gone (`lookup.key_owner`), which is
-what the check would have bought, without a round trip on every call.
+PostgreSQL) is not run for these statements: instead `again_if_gone` runs a statement once
+more on a new connection when the kept one turns out to be gone (a restart, an idle timeout),
+which is what the check would have bought, without a round trip on every call. Safe for both
+statements: the lookup only reads, and an INSERT that did reach the database before the
+connection broke meets the unique delivery constraint the second time (a duplicate, answered 200).
 
 Elsewhere than PostgreSQL: Django's cursor, as it is.
 """
 from contextlib import contextmanager
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 
@@ -38,6 +40,22 @@ def intake_cursor():
     wrapped = _ComposingDebugWrapper(raw, connection) if connection.queries_logged else connection.make_cursor(raw)
     with wrapped as cursor:
         yield cursor
+
+
+def again_if_gone(run):
+    """run(); on PostgreSQL outside a transaction, once more on a new connection if that fails.
+
+    A database that is really down fails the second time too (the endpoint answers 503). Not on
+    SQLite: an embedded file has no connection to lose, and its "database is locked" would only
+    be waited for twice.
+    """
+    try:
+        return run()
+    except (OperationalError, InterfaceError):
+        if connection.vendor != "postgresql" or connection.in_atomic_block:
+            raise
+        connection.close()
+        return run()
 
 
 class _ComposingDebugWrapper(CursorDebugWrapper):

@@ -1,22 +1,32 @@
-"""The intake's one read per call: whose key, the host's clinic, whether the caller is blocked, the last call.
+"""Whose key is it: the intake's read before it takes a body, and the memory that spares it.
 
-Plain SQL built once per database vendor: the ORM spent longer composing this query (two
-subqueries) than the database spent answering it, and it runs on every call. Being the call's
-first statement, it also stands in for Django's connection health check (see cursor.py).
+`key_owner` reads in one statement the clinic holding a key hash, the clinic whose domain the
+request's host is, and whether the caller's address is blocked. Plain SQL built once per
+database vendor: the ORM spent longer composing this query (two subqueries) than the database
+spent answering it. Being a call's first statement, it also stands in for Django's connection
+health check (see cursor.py).
+
+A key that passed is remembered (`remembered`/`remember`/`forget`) for the calls after it,
+which then go straight to the INSERT: that INSERT checks the key, the host and the block again
+in the same statement (store.py), so nothing remembered here can let a replaced key, another
+clinic's host or a blocked caller in; a refusal there forgets the key and the call is answered
+from a fresh read. What the memory saves is a round trip per delivery.
 """
+import threading
+import time
 from dataclasses import dataclass
-from datetime import timedelta
 
-from django.db import InterfaceError, OperationalError, connection
+from django.db import connection
 
 from harbour.clinics.models import ClinicDomain, OceanSettings
-from harbour.intake.cursor import intake_cursor
+from harbour.intake.cursor import again_if_gone, intake_cursor
 from harbour.intake.models import RejectedCaller
 
 _SQL: dict[str, str] = {}
-# The settings page shows the last accepted call to the second; noting it again sooner, with
-# the same result, would only add a write (a second SQLite write lock) to every call.
-RECENT = timedelta(seconds=1)
+REMEMBER_SECONDS = 60
+REMEMBER_MAX = 4096  # (key, host) pairs per process; a deployment of thousands of clinics only reads more
+_remembered: dict[tuple[str, str], tuple[int, float]] = {}
+_remembered_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +35,31 @@ class KeyOwner:
     key_hash: str
     host_clinic_id: int | None  # the clinic whose domain the request's host is, if any
     blocked: bool  # the caller's address is blocked right now
-    recent_result: str | None  # last_inbound_result, when noted within RECENT
+
+
+def remembered(key_hash: str, domain: str | None) -> int | None:
+    """The clinic whose key this was on this host, if a call passed with it lately."""
+    entry = _remembered.get((key_hash, domain or ""))
+    if entry is None or entry[1] < time.monotonic():
+        return None
+    return entry[0]
+
+
+def remember(key_hash: str, domain: str | None, clinic_id: int) -> None:
+    with _remembered_lock:
+        if len(_remembered) >= REMEMBER_MAX:
+            _remembered.clear()
+        _remembered[(key_hash, domain or "")] = (clinic_id, time.monotonic() + REMEMBER_SECONDS)
+
+
+def forget(key_hash: str, domain: str | None) -> None:
+    with _remembered_lock:
+        _remembered.pop((key_hash, domain or ""), None)
+
+
+def forget_all() -> None:
+    with _remembered_lock:
+        _remembered.clear()
 
 
 def _column(model, field: str) -> str:
@@ -43,8 +77,7 @@ def _sql() -> str:
         sql = _SQL[connection.vendor] = (
             f"SELECT {_column(s, 'clinic')}, {_column(s, 'inbound_key_hash')}, "
             f"(SELECT {_column(d, 'clinic')} FROM {_table(d)} WHERE {_column(d, 'domain')} = %s), "
-            f"(SELECT 1 FROM {_table(r)} WHERE {_column(r, 'address')} = %s AND {_column(r, 'blocked_until')} > %s), "
-            f"CASE WHEN {_column(s, 'last_inbound_at')} > %s THEN {_column(s, 'last_inbound_result')} END "
+            f"(SELECT 1 FROM {_table(r)} WHERE {_column(r, 'address')} = %s AND {_column(r, 'blocked_until')} > %s) "
             f"FROM {_table(s)} WHERE {_column(s, 'inbound_key_hash')} = %s"
         )
     return sql
@@ -52,22 +85,11 @@ def _sql() -> str:
 
 def key_owner(key_hash: str, domain: str | None, throttle_key: str | None, now) -> KeyOwner | None:
     """The clinic holding this key hash (a unique column), or None. The caller compares the hashes."""
-    adapt = connection.ops.adapt_datetimefield_value
-    params = [domain or "", throttle_key or "", adapt(now), adapt(now - RECENT), key_hash]
-    try:
-        row = _fetch(params)
-    except (OperationalError, InterfaceError):
-        if connection.in_atomic_block:
-            raise
-        # A kept connection the server has dropped since (a restart, an idle timeout): the same
-        # read once more on a new connection. A database that is really down fails again (503).
-        connection.close()
-        row = _fetch(params)
+    params = [domain or "", throttle_key or "", connection.ops.adapt_datetimefield_value(now), key_hash]
+    row = again_if_gone(lambda: _fetch(params))
     if row is None:
         return None
-    return KeyOwner(
-        clinic_id=row[0], key_hash=row[1], host_clinic_id=row[2], blocked=row[3] is not None, recent_result=row[4]
-    )
+    return KeyOwner(clinic_id=row[0], key_hash=row[1], host_clinic_id=row[2], blocked=row[3] is not None)
 
 
 def _fetch(params):

@@ -7,7 +7,8 @@ Policy (settings, with these defaults):
   block would still answer "right"/"wrong" to key guesses. Ocean retries 429 like any non-2xx,
   so nothing is lost, only delayed.
 - Valid calls from addresses that are not blocked cost nothing extra: the block check rides
-  on the key lookup query (see views._lookup), and rows are written only on rejections.
+  on the key lookup query and on the INSERT's guard (lookup.py, store.py), and rows are
+  written only on rejections.
 - IPv6 callers are counted per /64, the block a single host usually owns.
 - HARBOUR_TRUSTED_PROXY_COUNT (default 0): behind N reverse proxies, the caller is the Nth
   address from the right of X-Forwarded-For. Left at 0 behind a proxy, every caller shares the

@@ -2,15 +2,17 @@
 import hashlib
 import logging
 import threading
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import DatabaseError, IntegrityError, InterfaceError, connection, transaction
 
-from harbour.clinics.models import OceanSettings
+from harbour.clinics.models import ClinicDomain, OceanSettings
 from harbour.fhir.model import Envelope
-from harbour.intake.cursor import intake_cursor
-from harbour.intake.models import InboundMessage
+from harbour.intake.cursor import again_if_gone, intake_cursor
+from harbour.intake.models import InboundMessage, RejectedCaller
 
 log = logging.getLogger("harbour.intake")
 
@@ -50,6 +52,19 @@ class Stored:
     duplicate: bool
 
 
+@dataclass(frozen=True)
+class Guard:
+    """What the INSERT checks again in its own statement before it keeps anything: that this
+    clinic holds the key, that the host is this clinic's or no clinic's, that the caller is not
+    blocked (the key lookup's checks, see lookup.py)."""
+
+    clinic_id: int
+    key_hash: str
+    domain: str | None
+    throttle_key: str | None
+    now: datetime
+
+
 def clean_text(value, field: str) -> str:
     """A value that fits its column on every database: no NUL, no lone surrogate, not too long.
 
@@ -69,22 +84,16 @@ def result_label(envelope: Envelope, duplicate: bool) -> str:
     return f"{label} (duplicate)" if duplicate else label
 
 
-def store_message(
-    *,
-    clinic_id: int,
-    raw: bytes,
-    envelope: Envelope,
-    content_type: str,
-    remote_addr: str | None,
-    now,
-    recent_result: str | None = None,
-) -> Stored:
+def store_message(*, guard: Guard, raw: bytes, envelope: Envelope, content_type: str, remote_addr: str | None) -> Stored | None:
     """Insert the message once (the unique constraint decides) and note the call on the settings row.
 
-    Database errors of the insert propagate (the caller answers 503). No check-then-insert:
-    a duplicate, even one racing in from another process, fails the insert and the kept copy
-    is looked up afterwards. The row is prepared before the database is touched.
+    None: the INSERT's own checks refused it (the key was replaced, or the caller blocked, since
+    the lookup the caller relied on); nothing was kept. Database errors of the insert propagate
+    (the caller answers 503). No check-then-insert: a duplicate, even one racing in from another
+    process, fails the insert and the kept copy is looked up afterwards. The row is prepared
+    before the database is touched.
     """
+    clinic_id, now = guard.clinic_id, guard.now
     bundle_id = clean_text(envelope.bundle_id, "bundle_id")
     sha256 = hashlib.sha256(raw).hexdigest()
     values = {
@@ -101,7 +110,7 @@ def store_message(
     }
     try:
         with own_transaction(), _writer_turn():
-            stored = Stored(_insert(values), duplicate=False)
+            message_id = again_if_gone(lambda: _insert(values, guard))
     except IntegrityError:
         kept = (
             InboundMessage.objects.filter(clinic_id=clinic_id, bundle_id=bundle_id, sha256=sha256)
@@ -111,20 +120,25 @@ def store_message(
         if kept is None:  # some other integrity failure: never answer 200 for it
             raise
         stored = Stored(kept, duplicate=True)
-    result = result_label(envelope, stored.duplicate)
-    if result != recent_result:  # the same result noted within the last second needs no write
-        note_accepted(clinic_id, result, now)
+    else:
+        if message_id is None:
+            return None
+        stored = Stored(message_id, duplicate=False)
+    note_accepted(clinic_id, result_label(envelope, stored.duplicate), now)
     if len(raw) > RELEASE_CONNECTION_ABOVE and not connection.in_atomic_block:
         # A large body stays in the thread's connection after the INSERT: sqlite3 keeps each
-        # cached statement with its last bound values, libpq keeps its output buffer at the size
-        # of the largest statement sent (the body, hex-escaped). Every server thread would hold
-        # on to the largest body it stored. Closing the connection frees it; the next call opens one.
+        # cached statement with its last bound values, libpq its buffers at the size of the
+        # largest statement sent. Every server thread would hold on to the largest body it
+        # stored. Closing the connection frees it; the next call opens one.
         connection.close()
     return stored
 
 
 class _Insert:
-    """One INSERT of an InboundMessage, prepared once per database vendor.
+    """One guarded INSERT of an InboundMessage, prepared once per database vendor.
+
+    `INSERT ... SELECT <the row> WHERE <the guard>`: the row is kept only if the guard holds
+    when the statement runs, so the key check and the storing are one statement, one round trip.
 
     Model.save() spent more time composing the statement (fifteen fields, signals, defaults)
     than the database spent running it. The SQL and the constant columns are built once; each
@@ -135,11 +149,21 @@ class _Insert:
     def __init__(self):
         meta = InboundMessage._meta
         quote = connection.ops.quote_name
+
+        def column(model, name):
+            return f"{quote(model._meta.db_table)}.{quote(model._meta.get_field(name).column)}"
+
+        def table(model):
+            return quote(model._meta.db_table)
+
+        s, d, r = OceanSettings, ClinicDomain, RejectedCaller
         self.fields = [field for field in meta.concrete_fields if not field.primary_key]
-        self.sql = "INSERT INTO {} ({}) VALUES ({})".format(
-            quote(meta.db_table),
-            ", ".join(quote(field.column) for field in self.fields),
-            ", ".join(["%s"] * len(self.fields)),
+        self.sql = (
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in self.fields)}) "
+            f"SELECT {', '.join(['%s'] * len(self.fields))} "
+            f"WHERE EXISTS (SELECT 1 FROM {table(s)} WHERE {column(s, 'clinic')} = %s AND {column(s, 'inbound_key_hash')} = %s) "
+            f"AND NOT EXISTS (SELECT 1 FROM {table(r)} WHERE {column(r, 'address')} = %s AND {column(r, 'blocked_until')} > %s) "
+            f"AND COALESCE((SELECT {column(d, 'clinic')} FROM {table(d)} WHERE {column(d, 'domain')} = %s), %s) = %s"
         )
         self.returning = connection.features.can_return_columns_from_insert
         if self.returning:
@@ -160,14 +184,22 @@ class _Insert:
             else:
                 self.columns.append((field.name, None, field))
 
-    def __call__(self, values: dict) -> int:
+    def __call__(self, values: dict, guard: Guard) -> int | None:
+        """The new row's id, or None when the guard refused it."""
         params = [
             constant if name is None else values[name] if field is None else field.get_db_prep_save(values[name], connection)
             for name, constant, field in self.columns
         ]
+        params += [
+            guard.clinic_id, guard.key_hash, guard.throttle_key or "", connection.ops.adapt_datetimefield_value(guard.now),
+            guard.domain or "", guard.clinic_id, guard.clinic_id,
+        ]
         with intake_cursor() as cursor:
             cursor.execute(self.sql, params)
-            return cursor.fetchone()[0] if self.returning else cursor.lastrowid
+            if self.returning:
+                row = cursor.fetchone()
+                return row[0] if row else None
+            return cursor.lastrowid if cursor.rowcount else None
 
 
 _ROW_VALUES = frozenset(
@@ -178,17 +210,33 @@ _AS_IS = frozenset({"CharField", "TextField", "ForeignKey"})
 _INSERTS: dict[str, _Insert] = {}
 
 
-def _insert(values: dict) -> int:
+def _insert(values: dict, guard: Guard) -> int | None:
     insert = _INSERTS.get(connection.vendor)
     if insert is None:
         insert = _INSERTS[connection.vendor] = _Insert()
-    return insert(values)
+    return insert(values, guard)
+
+
+# The settings page shows the last accepted call to the second; noting the same result again
+# sooner would only add a write (a second SQLite write lock) to every call. Each process notes
+# a clinic's result at most once a second: clinic id -> (result, time.monotonic() when noted).
+RECENT_SECONDS = 1.0
+_noted: dict[int, tuple[str, float]] = {}
+
+
+def forget_noted() -> None:
+    _noted.clear()
 
 
 def note_accepted(clinic_id: int, result: str, now) -> None:
     """Last accepted call, for the settings page. Best effort: the message is already kept."""
+    last = _noted.get(clinic_id)
+    if last is not None and last[0] == result and time.monotonic() - last[1] < RECENT_SECONDS:
+        return
     try:
         with own_transaction(), _writer_turn():
             OceanSettings.objects.filter(clinic_id=clinic_id).update(last_inbound_at=now, last_inbound_result=result)
     except (DatabaseError, InterfaceError):
         log.warning("last inbound call of clinic %s could not be noted", clinic_id)
+    else:
+        _noted[clinic_id] = (result, time.monotonic())

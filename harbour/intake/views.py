@@ -4,8 +4,9 @@ Order of checks, each answered with an OperationOutcome (application/fhir+json):
 405 not POST; 429 caller blocked; 401 key missing or wrong; 413 too large; 415 not a JSON
 content type; 400 empty, not UTF-8, not JSON, or not a message Bundle with a MessageHeader
 first; 200 once the raw bytes are committed (duplicates included); 503 when the database
-fails, so Ocean retries. The body is never read before the key is checked, and never parsed
-beyond the envelope: the worker (jobs.py) does the rest.
+fails, so Ocean retries. The body is never read before the key is checked (by the lookup,
+or on an earlier call when the key is remembered: lookup.py; the INSERT checks key, host and
+block again either way), and never parsed beyond the envelope: the worker (jobs.py) does the rest.
 """
 import hmac
 import logging
@@ -21,11 +22,10 @@ from django.views.decorators.csrf import csrf_exempt
 from harbour.clinics.models import OceanSettings, hash_inbound_key
 from harbour.core import logging as log_context
 from harbour.fhir.read import EnvelopeError, check_envelope
-from harbour.intake import ratelimit
+from harbour.intake import lookup, ratelimit
 from harbour.intake.body import BodyNotJSON, BodyTooLarge, declared_length, parse_json, read_body
-from harbour.intake.lookup import key_owner
 from harbour.intake.outcome import outcome_response
-from harbour.intake.store import own_transaction, store_message
+from harbour.intake.store import Guard, own_transaction, store_message
 
 log = logging.getLogger("harbour.intake")
 
@@ -69,17 +69,19 @@ def fhir_bundles(request):
         log.exception("intake failed unexpectedly")
         call.reason = f"error-{type(exc).__name__}"
         response = outcome_response(500, "exception", "The message could not be handled and was not kept.")
-    log_context.bind(clinic_id=call.clinic_id)  # the access line names the key's clinic
-    log.info(
-        "inbound status=%s clinic=%s event=%s message=%s header=%s reason=%s ms=%.1f",
-        response.status_code,
-        call.clinic_id or "-",
-        _safe(call.event_code),
-        call.message_id or "-",
-        _safe(call.header_id),
-        call.reason or "-",
-        (time.perf_counter() - started) * 1000,
-    )
+    # One line per call: the access line, naming the key's clinic and what the intake made of it.
+    log_context.bind(clinic_id=call.clinic_id)
+    details = {
+        "event": _safe(call.event_code),
+        "inbound_message": call.message_id or "-",
+        "header_id": _safe(call.header_id),
+        "reason": call.reason or "-",
+    }
+    if not log_context.describe(**details):  # no request context (the view called on its own)
+        log.info(
+            "inbound status=%s clinic=%s ms=%.1f %s", response.status_code, call.clinic_id or "-",
+            (time.perf_counter() - started) * 1000, " ".join(f"{name}={value}" for name, value in details.items()),
+        )
     return response
 
 
@@ -95,7 +97,65 @@ def _receive(request, call: _Call):
     throttle_key = ratelimit.throttle_key(address)
     raw_key = request.META.get(_KEY_META, "").strip()
     key_hash = hash_inbound_key(raw_key) if raw_key else None
-    found = key_owner(key_hash, _host_domain(request), throttle_key, now) if key_hash else None
+    domain = _host_domain(request)
+
+    # A key that passed lately goes straight on: the INSERT checks it again (lookup.py).
+    clinic_id = lookup.remembered(key_hash, domain) if key_hash else None
+    if clinic_id is None:
+        clinic_id = _authenticate(request, call, raw_key, key_hash, domain, throttle_key, now)
+        if not isinstance(clinic_id, int):
+            return clinic_id
+    call.clinic_id = clinic_id
+    rejected = _check_and_read(request, call)
+    if not isinstance(rejected, bytes):
+        _note_rejection(clinic_id, rejected.status_code, now, None)
+        return rejected
+    raw = rejected
+
+    try:
+        envelope = check_envelope(parse_json(raw))
+    except BodyNotJSON as exc:
+        call.reason = "not-json"
+        _note_rejection(clinic_id, 400, now, None)
+        return outcome_response(400, "invalid", exc.message)
+    except EnvelopeError as exc:
+        call.reason = "not-a-message"
+        _note_rejection(clinic_id, 400, now, None)
+        return outcome_response(400, "structure", exc.message)
+    call.event_code, call.header_id = envelope.event_code, envelope.header_id
+
+    def store():
+        return store_message(
+            guard=Guard(clinic_id, key_hash, domain, throttle_key, now),
+            raw=raw,
+            envelope=envelope,
+            content_type=request.META.get("CONTENT_TYPE", ""),
+            remote_addr=address,
+        )
+
+    stored = store()
+    if stored is None:
+        # The INSERT's own checks refused what was remembered (the key was replaced, the caller
+        # blocked): answer from a fresh lookup, as for a key never seen.
+        lookup.forget(key_hash, domain)
+        clinic_id = _authenticate(request, call, raw_key, key_hash, domain, throttle_key, now)
+        if not isinstance(clinic_id, int):
+            return clinic_id
+        stored = store()
+        if stored is None:  # the lookup and the INSERT disagree twice: nothing kept, Ocean retries
+            raise DatabaseError("the key's checks changed between the lookup and the insert")
+    call.message_id = stored.message_id
+    if stored.duplicate:
+        call.reason = "duplicate"
+        text = f"Already received as message {stored.message_id}; not stored again."
+    else:
+        text = f"Received and stored as message {stored.message_id}."
+    return outcome_response(200, "informational", text, severity="information")
+
+
+def _authenticate(request, call: _Call, raw_key: str, key_hash: str | None, domain, throttle_key, now):
+    """The clinic whose key this is (then remembered), or the 429/401 response that refuses the call."""
+    found = lookup.key_owner(key_hash, domain, throttle_key, now) if key_hash else None
 
     # A blocked caller is refused before its key counts (ratelimit's docstring says why).
     until = ratelimit.blocked_until(throttle_key, now) if found is None or found.blocked else None
@@ -124,42 +184,8 @@ def _receive(request, call: _Call):
         else:
             text = f"The {KEY_HEADER} header is missing or empty; send the key generated in Harbour's Ocean settings."
         return outcome_response(401, "security", text)
-
-    call.clinic_id = clinic_id = found.clinic_id
-    rejected = _check_and_read(request, call)
-    if not isinstance(rejected, bytes):
-        _note_rejection(clinic_id, rejected.status_code, now, None)
-        return rejected
-    raw = rejected
-
-    try:
-        envelope = check_envelope(parse_json(raw))
-    except BodyNotJSON as exc:
-        call.reason = "not-json"
-        _note_rejection(clinic_id, 400, now, None)
-        return outcome_response(400, "invalid", exc.message)
-    except EnvelopeError as exc:
-        call.reason = "not-a-message"
-        _note_rejection(clinic_id, 400, now, None)
-        return outcome_response(400, "structure", exc.message)
-    call.event_code, call.header_id = envelope.event_code, envelope.header_id
-
-    stored = store_message(
-        clinic_id=clinic_id,
-        raw=raw,
-        envelope=envelope,
-        content_type=request.META.get("CONTENT_TYPE", ""),
-        remote_addr=address,
-        now=now,
-        recent_result=found.recent_result,
-    )
-    call.message_id = stored.message_id
-    if stored.duplicate:
-        call.reason = "duplicate"
-        text = f"Already received as message {stored.message_id}; not stored again."
-    else:
-        text = f"Received and stored as message {stored.message_id}."
-    return outcome_response(200, "informational", text, severity="information")
+    lookup.remember(key_hash, domain, found.clinic_id)
+    return found.clinic_id
 
 
 def _check_and_read(request, call: _Call):

@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from harbour.clinics import models as clinic_models
-from harbour.intake import views
+from harbour.intake import lookup, views
 from harbour.intake.models import InboundMessage, RejectedCaller
 from tests.conftest import make_clinic
 from tests.intake.intake_client import REAL_BUNDLE, give_key, ocean, post
@@ -83,8 +83,8 @@ def test_raw_key_is_hashed_once_and_only_the_hash_is_used(clinic, key, monkeypat
 
     monkeypatch.setattr(views, "hash_inbound_key", recording)
     looked_up = []
-    real_owner = views.key_owner
-    monkeypatch.setattr(views, "key_owner", lambda key_hash, *args: looked_up.append(key_hash) or real_owner(key_hash, *args))
+    real_owner = lookup.key_owner
+    monkeypatch.setattr(lookup, "key_owner", lambda key_hash, *args: looked_up.append(key_hash) or real_owner(key_hash, *args))
     assert post(REAL_BUNDLE, key).status_code == 200
     assert seen == [key]
     assert looked_up == [sha256(key)]
@@ -108,7 +108,7 @@ def test_stored_hash_is_the_only_form_of_the_key(clinic, key):
 
 
 KEY_WORDS = ("key", "secret", "token", "hash", "digest")
-CHECKED_FILES = ["harbour/intake/views.py", "harbour/intake/lookup.py", "harbour/clinics/models.py",
+CHECKED_FILES = ["harbour/intake/views.py", "harbour/intake/lookup.py", "harbour/intake/store.py", "harbour/clinics/models.py",
                  "harbour/clinics/inbound.py", "harbour/ocean/tokens.py"]
 
 

@@ -1,7 +1,6 @@
 """POST /public/ocean/fhir_bundles: each answer's exact status and OperationOutcome, and what is stored."""
 import hashlib
 import logging
-from datetime import timedelta
 
 import orjson
 import pytest
@@ -11,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from harbour.clinics.models import OceanSettings
+from harbour.intake import store
 from harbour.intake.models import InboundMessage
 from tests.intake.intake_client import HOST, KEY_META, REAL_BUNDLE, URL, bundle, give_key, ocean, outcome, post
 
@@ -162,7 +161,7 @@ def test_json_that_orjson_refuses_is_still_stored(clinic, key):
     assert bytes(InboundMessage.objects.get().raw) == raw
 
 
-def test_settings_row_is_not_rewritten_for_the_same_result_within_a_second(clinic, key):
+def test_settings_row_is_not_rewritten_for_the_same_result_within_a_second(clinic, key, monkeypatch):
     assert post(bundle(id="first"), key).status_code == 200
     noted = ocean(clinic).last_inbound_at
     with CaptureQueriesContext(connection) as queries:
@@ -170,9 +169,32 @@ def test_settings_row_is_not_rewritten_for_the_same_result_within_a_second(clini
     assert not any("clinics_oceansettings" in q["sql"] and q["sql"].startswith("UPDATE") for q in queries)
     assert ocean(clinic).last_inbound_at == noted
 
-    OceanSettings.objects.filter(clinic=clinic).update(last_inbound_at=noted - timedelta(seconds=2))
+    # Another result is noted at once; the same one again once the second has passed.
+    assert post(bundle(id="first"), key).status_code == 200
+    assert ocean(clinic).last_inbound_result == "200 add-service-request (duplicate)"
+    monkeypatch.setattr(store, "RECENT_SECONDS", 0)
     assert post(bundle(id="third"), key).status_code == 200
+    assert ocean(clinic).last_inbound_result == "200 add-service-request"
     assert ocean(clinic).last_inbound_at > noted
+
+
+def test_a_remembered_key_is_checked_again_by_the_insert(clinic, key):
+    """After one call the key is remembered and the next ones skip the lookup; replacing the key
+    still refuses the very next call (test_ratelimit: a blocked caller's remembered key)."""
+    assert post(bundle(id="first"), key).status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert post(bundle(id="second"), key).status_code == 200
+    statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert [s.split()[0] for s in statements] == ["INSERT"]  # the lookup was skipped: one statement
+
+    row = ocean(clinic)
+    new_key = row.generate_inbound_key()
+    row.save()
+    response = post(bundle(id="after-the-new-key"), key)
+    assert response.status_code == 401 and outcome(response)[1] == "security"
+    assert post(bundle(id="with-the-new-key"), new_key).status_code == 200
+    assert list(InboundMessage.objects.order_by("pk").values_list("bundle_id", flat=True)) == [
+        "first", "second", "with-the-new-key"]
 
 
 # --- Duplicates -------------------------------------------------------------------------------
@@ -502,18 +524,23 @@ def test_cap_comes_from_settings(clinic, key, settings):
 
 
 def test_one_log_line_per_call_with_ids_and_no_secrets(clinic, key, caplog):
-    caplog.set_level(logging.INFO, logger="harbour.intake")
+    caplog.set_level(logging.INFO)
     post(REAL_BUNDLE, key)
     post(REAL_BUNDLE, "wrong-" + key)
 
-    lines = [r.getMessage() for r in caplog.records if r.name == "harbour.intake"]
-    assert len(lines) == 2
-    accepted, rejected = lines
+    # The access line is the call's only line; the intake's ids and codes are on it.
+    records = [r for r in caplog.records if r.name.startswith("harbour.")]
+    assert [r.name for r in records] == ["harbour.access", "harbour.access"]
+    accepted, rejected = records
     message = InboundMessage.objects.get()
-    assert f"status=200 clinic={clinic.pk} event=add-service-request message={message.pk}" in accepted
-    assert "header=fdd94a37-22a7-41ce-8140-6604a1f10908" in accepted
-    assert f"status=401 clinic={clinic.pk}" in rejected and "reason=wrong-key" in rejected
-    everything = "\n".join(lines)
+    assert accepted.getMessage() == (
+        f"POST {URL} 200 {accepted.duration_ms:.1f}ms event=add-service-request inbound_message={message.pk} "
+        "header_id=fdd94a37-22a7-41ce-8140-6604a1f10908 reason=-"
+    )
+    assert (accepted.clinic_id, accepted.event, accepted.inbound_message) == (clinic.pk, "add-service-request", message.pk)
+    assert rejected.getMessage().startswith(f"POST {URL} 401 ") and rejected.getMessage().endswith(" reason=wrong-key")
+    assert (rejected.clinic_id, rejected.inbound_message) == (clinic.pk, "-")
+    everything = "\n".join(r.getMessage() for r in records)
     assert key not in everything
     for patient_data in (b"DKTest", b"Kavanagh", b"Doug", b"back pain"):
         assert patient_data in REAL_BUNDLE  # the payload does hold it...

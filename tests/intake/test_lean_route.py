@@ -101,7 +101,7 @@ def test_the_endpoint_paths_take_the_lean_handler_and_the_rest_the_site(settings
 
 
 def test_stored_and_acknowledged_like_the_full_handler(base_url, clinic, key, caplog):
-    caplog.set_level(logging.INFO, logger="harbour.intake")
+    caplog.set_level(logging.INFO, logger="harbour.access")
     lean = send(base_url, REAL_BUNDLE, key)
 
     assert lean.status_code == 200
@@ -110,7 +110,8 @@ def test_stored_and_acknowledged_like_the_full_handler(base_url, clinic, key, ca
     assert bytes(message.raw) == REAL_BUNDLE
     assert (message.clinic_id, message.event_code, message.remote_addr) == (clinic.pk, "add-service-request", "127.0.0.1")
     assert ocean(clinic).last_inbound_result == "200 add-service-request"
-    assert any(f"inbound status=200 clinic={clinic.pk} event=add-service-request message={message.pk}" in r.getMessage()
+    assert any(r.name == "harbour.access" and r.clinic_id == clinic.pk
+               and " 200 " in r.getMessage() and f"event=add-service-request inbound_message={message.pk} " in r.getMessage()
                for r in caplog.records)
     same_as_full_handler(lean, post(bundle(id="through-the-full-handler"), key))
 

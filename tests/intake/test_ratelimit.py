@@ -53,6 +53,19 @@ def test_blocked_after_the_limit_then_429_even_with_the_right_key(clinic, key, l
     assert RejectedCaller.objects.get(address=ATTACKER).failures == 3
 
 
+def test_a_remembered_key_does_not_get_a_blocked_address_through(clinic, key, limits):
+    # The key passed from this address, so the intake remembers it and skips the lookup next
+    # time; the INSERT's own check of the block still refuses the call once the address is blocked.
+    assert post(fresh_bundle("before-the-block"), key, REMOTE_ADDR=ATTACKER).status_code == 200
+    for _ in range(3):
+        assert post(REAL_BUNDLE, "guess", REMOTE_ADDR=ATTACKER).status_code == 401
+
+    throttled = post(fresh_bundle("during-the-block"), key, REMOTE_ADDR=ATTACKER)
+    assert throttled.status_code == 429 and outcome(throttled)[1] == "throttled"
+    assert post(fresh_bundle("from-ocean"), key, REMOTE_ADDR=OCEAN).status_code == 200
+    assert sorted(InboundMessage.objects.values_list("bundle_id", flat=True)) == ["before-the-block", "from-ocean"]
+
+
 def test_valid_key_from_another_address_is_unaffected(clinic, key, limits):
     for _ in range(5):
         post(REAL_BUNDLE, "guess", REMOTE_ADDR=ATTACKER)
@@ -75,7 +88,9 @@ def test_valid_calls_add_no_query_for_the_rate_limit(clinic, key, limits):
         "INSERT",
         "UPDATE",
     ]
-    assert not any(s.startswith(("INSERT", "UPDATE")) and "intake_rejectedcaller" in s for s in statements)
+    # Nothing written to the rate limit's table (the INSERT only reads it, in its guard).
+    written = [s.split()[2] if s.startswith("INSERT") else s.split()[1] for s in statements if s.startswith(("INSERT", "UPDATE"))]
+    assert written == ['"intake_inboundmessage"', '"clinics_oceansettings"']
 
 
 def test_block_ends_after_its_duration(clinic, key, limits):
