@@ -21,28 +21,29 @@ Elsewhere than PostgreSQL: Django's cursor, as it is.
 """
 from contextlib import contextmanager
 
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 
 @contextmanager
-def intake_cursor():
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
+def intake_cursor(db):
+    """A cursor on `db` (a connection of django.db.connections)."""
+    if db.vendor != "postgresql":
+        with db.cursor() as cursor:
             yield cursor
         return
     import psycopg
 
-    connection.validate_thread_sharing()
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        raw = psycopg.Cursor(connection.connection)
-    wrapped = _ComposingDebugWrapper(raw, connection) if connection.queries_logged else connection.make_cursor(raw)
+    db.validate_thread_sharing()
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        raw = psycopg.Cursor(db.connection)
+    wrapped = _ComposingDebugWrapper(raw, db) if db.queries_logged else db.make_cursor(raw)
     with wrapped as cursor:
         yield cursor
 
 
-def again_if_gone(run):
+def again_if_gone(db, run):
     """run(); on PostgreSQL outside a transaction, once more on a new connection if that fails.
 
     A database that is really down fails the second time too (the endpoint answers 503). Not on
@@ -52,9 +53,9 @@ def again_if_gone(run):
     try:
         return run()
     except (OperationalError, InterfaceError):
-        if connection.vendor != "postgresql" or connection.in_atomic_block:
+        if db.vendor != "postgresql" or db.in_atomic_block:
             raise
-        connection.close()
+        db.close()
         return run()
 
 

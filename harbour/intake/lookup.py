@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from harbour.clinics.models import ClinicDomain, OceanSettings
 from harbour.intake.cursor import again_if_gone, intake_cursor
@@ -85,14 +85,15 @@ def _sql() -> str:
 
 def key_owner(key_hash: str, domain: str | None, throttle_key: str | None, now) -> KeyOwner | None:
     """The clinic holding this key hash (a unique column), or None. The caller compares the hashes."""
-    params = [domain or "", throttle_key or "", connection.ops.adapt_datetimefield_value(now), key_hash]
-    row = again_if_gone(lambda: _fetch(params))
+    db = connections[DEFAULT_DB_ALIAS]
+    params = [domain or "", throttle_key or "", db.ops.adapt_datetimefield_value(now), key_hash]
+    row = again_if_gone(db, lambda: _fetch(db, params))
     if row is None:
         return None
     return KeyOwner(clinic_id=row[0], key_hash=row[1], host_clinic_id=row[2], blocked=row[3] is not None)
 
 
-def _fetch(params):
-    with intake_cursor() as cursor:
+def _fetch(db, params):
+    with intake_cursor(db) as cursor:
         cursor.execute(_sql(), params)
         return cursor.fetchone()

@@ -7,7 +7,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import DatabaseError, IntegrityError, InterfaceError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, InterfaceError, connections, transaction
 
 from harbour.clinics.models import ClinicDomain, OceanSettings
 from harbour.fhir.model import Envelope
@@ -21,7 +21,7 @@ RELEASE_CONNECTION_ABOVE = 1024 * 1024
 _FIELD_LENGTHS = {f.name: f.max_length for f in InboundMessage._meta.fields if getattr(f, "max_length", None)}
 
 
-def own_transaction():
+def own_transaction(db=None):
     """A savepoint inside a transaction; outside one, nothing: each statement is its own.
 
     Outside a transaction (how the server runs) SQLite then holds its write lock only while a
@@ -29,7 +29,8 @@ def own_transaction():
     through. Inside one (tests, ATOMIC_REQUESTS) the savepoint keeps a failed statement from
     spoiling the caller's transaction.
     """
-    return transaction.atomic() if connection.in_atomic_block else nullcontext()
+    db = db or connections[DEFAULT_DB_ALIAS]
+    return transaction.atomic(using=db.alias) if db.in_atomic_block else nullcontext()
 
 
 # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in SQLite's
@@ -40,8 +41,8 @@ def own_transaction():
 _SQLITE_WRITER = threading.Lock()
 
 
-def _writer_turn():
-    if connection.vendor == "sqlite" and not connection.in_atomic_block:
+def _writer_turn(db):
+    if db.vendor == "sqlite" and not db.in_atomic_block:
         return _SQLITE_WRITER
     return nullcontext()
 
@@ -94,6 +95,7 @@ def store_message(*, guard: Guard, raw: bytes, envelope: Envelope, content_type:
     before the database is touched.
     """
     clinic_id, now = guard.clinic_id, guard.now
+    db = connections[DEFAULT_DB_ALIAS]  # once: each use of django.db.connection looks it up again
     bundle_id = clean_text(envelope.bundle_id, "bundle_id")
     sha256 = hashlib.sha256(raw).hexdigest()
     values = {
@@ -109,8 +111,8 @@ def store_message(*, guard: Guard, raw: bytes, envelope: Envelope, content_type:
         "referral_ref": clean_text(envelope.referral_ref, "referral_ref"),
     }
     try:
-        with own_transaction(), _writer_turn():
-            message_id = again_if_gone(lambda: _insert(values, guard))
+        with own_transaction(db), _writer_turn(db):
+            message_id = again_if_gone(db, lambda: _insert(db, values, guard))
     except IntegrityError:
         kept = (
             InboundMessage.objects.filter(clinic_id=clinic_id, bundle_id=bundle_id, sha256=sha256)
@@ -125,12 +127,12 @@ def store_message(*, guard: Guard, raw: bytes, envelope: Envelope, content_type:
             return None
         stored = Stored(message_id, duplicate=False)
     note_accepted(clinic_id, result_label(envelope, stored.duplicate), now)
-    if len(raw) > RELEASE_CONNECTION_ABOVE and not connection.in_atomic_block:
+    if len(raw) > RELEASE_CONNECTION_ABOVE and not db.in_atomic_block:
         # A large body stays in the thread's connection after the INSERT: sqlite3 keeps each
         # cached statement with its last bound values, libpq its buffers at the size of the
         # largest statement sent. Every server thread would hold on to the largest body it
         # stored. Closing the connection frees it; the next call opens one.
-        connection.close()
+        db.close()
     return stored
 
 
@@ -146,9 +148,9 @@ class _Insert:
     the row is the same as the ORM would write.
     """
 
-    def __init__(self):
+    def __init__(self, db):
         meta = InboundMessage._meta
-        quote = connection.ops.quote_name
+        quote = db.ops.quote_name
 
         def column(model, name):
             return f"{quote(model._meta.db_table)}.{quote(model._meta.get_field(name).column)}"
@@ -165,11 +167,11 @@ class _Insert:
             f"AND NOT EXISTS (SELECT 1 FROM {table(r)} WHERE {column(r, 'address')} = %s AND {column(r, 'blocked_until')} > %s) "
             f"AND COALESCE((SELECT {column(d, 'clinic')} FROM {table(d)} WHERE {column(d, 'domain')} = %s), %s) = %s"
         )
-        self.returning = connection.features.can_return_columns_from_insert
+        self.returning = db.features.can_return_columns_from_insert
         if self.returning:
             self.sql += f" RETURNING {quote(meta.pk.column)}"
         self.constants = {
-            field.name: field.get_db_prep_save(field.get_default(), connection)
+            field.name: field.get_db_prep_save(field.get_default(), db)
             for field in self.fields
             if field.name not in _ROW_VALUES
         }
@@ -184,17 +186,17 @@ class _Insert:
             else:
                 self.columns.append((field.name, None, field))
 
-    def __call__(self, values: dict, guard: Guard) -> int | None:
+    def __call__(self, db, values: dict, guard: Guard) -> int | None:
         """The new row's id, or None when the guard refused it."""
         params = [
-            constant if name is None else values[name] if field is None else field.get_db_prep_save(values[name], connection)
+            constant if name is None else values[name] if field is None else field.get_db_prep_save(values[name], db)
             for name, constant, field in self.columns
         ]
         params += [
-            guard.clinic_id, guard.key_hash, guard.throttle_key or "", connection.ops.adapt_datetimefield_value(guard.now),
+            guard.clinic_id, guard.key_hash, guard.throttle_key or "", db.ops.adapt_datetimefield_value(guard.now),
             guard.domain or "", guard.clinic_id, guard.clinic_id,
         ]
-        with intake_cursor() as cursor:
+        with intake_cursor(db) as cursor:
             cursor.execute(self.sql, params)
             if self.returning:
                 row = cursor.fetchone()
@@ -210,11 +212,11 @@ _AS_IS = frozenset({"CharField", "TextField", "ForeignKey"})
 _INSERTS: dict[str, _Insert] = {}
 
 
-def _insert(values: dict, guard: Guard) -> int | None:
-    insert = _INSERTS.get(connection.vendor)
+def _insert(db, values: dict, guard: Guard) -> int | None:
+    insert = _INSERTS.get(db.vendor)
     if insert is None:
-        insert = _INSERTS[connection.vendor] = _Insert()
-    return insert(values, guard)
+        insert = _INSERTS[db.vendor] = _Insert(db)
+    return insert(db, values, guard)
 
 
 # The settings page shows the last accepted call to the second; noting the same result again
@@ -233,8 +235,9 @@ def note_accepted(clinic_id: int, result: str, now) -> None:
     last = _noted.get(clinic_id)
     if last is not None and last[0] == result and time.monotonic() - last[1] < RECENT_SECONDS:
         return
+    db = connections[DEFAULT_DB_ALIAS]
     try:
-        with own_transaction(), _writer_turn():
+        with own_transaction(db), _writer_turn(db):
             OceanSettings.objects.filter(clinic_id=clinic_id).update(last_inbound_at=now, last_inbound_result=result)
     except (DatabaseError, InterfaceError):
         log.warning("last inbound call of clinic %s could not be noted", clinic_id)
