@@ -1,12 +1,12 @@
-"""The cursor the intake's two statements per call run on (the key lookup and the INSERT).
+"""The cursor the intake's statements run on (the key lookup, the INSERT that stores a delivery).
 
 On PostgreSQL, Django's cursors bind parameters on the client: each value, the body too, is
 escaped into the statement's text (a 16 KB body becomes a 32 KB hex literal, a 25 MB body a
 50 MB one held in the web worker), and the server parses and plans every statement anew. Here
 the intake uses a psycopg cursor that sends the parameters apart from the statement, the body
-as binary, and lets psycopg prepare the statement on the server after a few calls (a
-deployment behind a PgBouncer older than 1.21 sets `prepare_threshold` to None in the database
-OPTIONS, as for any server-side binding). Django's own wrapper is kept around it: its errors
+as binary, and lets psycopg prepare the statement on the server after five calls (unless
+HARBOUR_DB_PREPARED_STATEMENTS=false, for poolers that do not keep prepared statements).
+Django's own wrapper is kept around it: its errors
 are Django's, and the statements show in `connection.queries` (tests, DEBUG) with their
 parameters written in, as Django's own cursors show them.
 
