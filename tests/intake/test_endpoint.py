@@ -5,12 +5,12 @@ import logging
 import orjson
 import pytest
 from django.db import connection
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from harbour.intake import store
+from harbour.intake import store, views
 from harbour.intake.models import InboundMessage
 from tests.intake.intake_client import HOST, KEY_META, REAL_BUNDLE, URL, bundle, give_key, ocean, outcome, post
 
@@ -545,3 +545,28 @@ def test_one_log_line_per_call_with_ids_and_no_secrets(clinic, key, caplog):
     for patient_data in (b"DKTest", b"Kavanagh", b"Doug", b"back pain"):
         assert patient_data in REAL_BUNDLE  # the payload does hold it...
         assert patient_data.decode() not in everything  # ...the log does not
+
+
+def test_the_view_called_without_the_request_context_logs_its_own_line(clinic, key, caplog):
+    # RequestContextMiddleware writes the call's line; without it (a stack that lacks it), the
+    # view still writes one, with the same ids and codes.
+    caplog.set_level(logging.INFO, logger="harbour.intake")
+    request = RequestFactory(HTTP_HOST=HOST).generic(
+        "POST", URL, REAL_BUNDLE, content_type="application/fhir+json", **{KEY_META: key})
+    assert views.fhir_bundles(request).status_code == 200
+    [line] = [r.getMessage() for r in caplog.records if r.name == "harbour.intake"]
+    message = InboundMessage.objects.get()
+    assert line.startswith(f"inbound status=200 clinic={clinic.pk} ms=")
+    assert line.endswith(f" event=add-service-request inbound_message={message.pk} "
+                         "header_id=fdd94a37-22a7-41ce-8140-6604a1f10908 reason=-")
+
+
+def test_an_insert_refused_twice_is_a_503_and_nothing_is_kept(clinic, key, monkeypatch):
+    # The guarded INSERT and the lookup check the same things, so they disagree only when the
+    # key, host or block changes between them; that race is not reproducible on demand, so the
+    # INSERT's refusal is forced here. Ocean must then be told to retry, never 200.
+    monkeypatch.setattr(store, "_insert", lambda db, values, guard: None)
+    response = post(REAL_BUNDLE, key)
+    assert response.status_code == 503 and response["Retry-After"] == "60"
+    assert outcome(response)[1] == "transient"
+    assert InboundMessage.objects.count() == 0
