@@ -141,6 +141,7 @@ def _receive(request, call: _Call):
         clinic_id = _authenticate(request, call, raw_key, key_hash, domain, throttle_key, now)
         if not isinstance(clinic_id, int):
             return clinic_id
+        call.clinic_id = clinic_id
         stored = store()
         if stored is None:  # the lookup and the INSERT disagree twice: nothing kept, Ocean retries
             raise DatabaseError("the key's checks changed between the lookup and the insert")
