@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from harbour.clinics.models import ClinicDomain, OceanSettings
 from harbour.intake.cursor import again_if_gone, intake_cursor
@@ -62,25 +62,42 @@ def forget_all() -> None:
         _remembered.clear()
 
 
-def _column(model, field: str) -> str:
-    return connection.ops.quote_name(model._meta.get_field(field).column)
+def _column(db, model, field: str) -> str:
+    return db.ops.quote_name(model._meta.get_field(field).column)
 
 
-def _table(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
+def _table(db, model) -> str:
+    return db.ops.quote_name(model._meta.db_table)
 
 
-def _sql() -> str:
-    sql = _SQL.get(connection.vendor)
+def _sql(db) -> str:
+    sql = _SQL.get(db.vendor)
     if sql is None:
         s, d, r = OceanSettings, ClinicDomain, RejectedCaller
-        sql = _SQL[connection.vendor] = (
-            f"SELECT {_column(s, 'clinic')}, {_column(s, 'inbound_key_hash')}, "
-            f"(SELECT {_column(d, 'clinic')} FROM {_table(d)} WHERE {_column(d, 'domain')} = %s), "
-            f"(SELECT 1 FROM {_table(r)} WHERE {_column(r, 'address')} = %s AND {_column(r, 'blocked_until')} > %s) "
-            f"FROM {_table(s)} WHERE {_column(s, 'inbound_key_hash')} = %s"
+        sql = _SQL[db.vendor] = (
+            f"SELECT {_column(db, s, 'clinic')}, {_column(db, s, 'inbound_key_hash')}, "
+            f"(SELECT {_column(db, d, 'clinic')} FROM {_table(db, d)} WHERE {_column(db, d, 'domain')} = %s), "
+            f"(SELECT 1 FROM {_table(db, r)} WHERE {_column(db, r, 'address')} = %s "
+            f"AND {_column(db, r, 'blocked_until')} > %s) "
+            f"FROM {_table(db, s)} WHERE {_column(db, s, 'inbound_key_hash')} = %s"
         )
     return sql
+
+
+def guard_sql(db) -> str:
+    """The lookup's checks as a condition, for the WHERE of store.py's `INSERT ... SELECT`: the
+    clinic holds the key, the caller is not blocked, the host is this clinic's or no clinic's.
+
+    Parameters, in order: clinic id, key hash, caller (throttle key), now, host, clinic id, clinic id.
+    """
+    s, d, r = OceanSettings, ClinicDomain, RejectedCaller
+    return (
+        f"EXISTS (SELECT 1 FROM {_table(db, s)} WHERE {_column(db, s, 'clinic')} = %s "
+        f"AND {_column(db, s, 'inbound_key_hash')} = %s) "
+        f"AND NOT EXISTS (SELECT 1 FROM {_table(db, r)} WHERE {_column(db, r, 'address')} = %s "
+        f"AND {_column(db, r, 'blocked_until')} > %s) "
+        f"AND COALESCE((SELECT {_column(db, d, 'clinic')} FROM {_table(db, d)} WHERE {_column(db, d, 'domain')} = %s), %s) = %s"
+    )
 
 
 def key_owner(key_hash: str, domain: str | None, throttle_key: str | None, now) -> KeyOwner | None:
@@ -95,5 +112,5 @@ def key_owner(key_hash: str, domain: str | None, throttle_key: str | None, now) 
 
 def _fetch(db, params):
     with intake_cursor(db) as cursor:
-        cursor.execute(_sql(), params)
+        cursor.execute(_sql(db), params)
         return cursor.fetchone()

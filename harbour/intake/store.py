@@ -9,10 +9,11 @@ from datetime import datetime
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, InterfaceError, connections, transaction
 
-from harbour.clinics.models import ClinicDomain, OceanSettings
+from harbour.clinics.models import OceanSettings
 from harbour.fhir.model import Envelope
+from harbour.intake import lookup
 from harbour.intake.cursor import again_if_gone, intake_cursor
-from harbour.intake.models import InboundMessage, RejectedCaller
+from harbour.intake.models import InboundMessage
 
 log = logging.getLogger("harbour.intake")
 
@@ -151,21 +152,10 @@ class _Insert:
     def __init__(self, db):
         meta = InboundMessage._meta
         quote = db.ops.quote_name
-
-        def column(model, name):
-            return f"{quote(model._meta.db_table)}.{quote(model._meta.get_field(name).column)}"
-
-        def table(model):
-            return quote(model._meta.db_table)
-
-        s, d, r = OceanSettings, ClinicDomain, RejectedCaller
         self.fields = [field for field in meta.concrete_fields if not field.primary_key]
         self.sql = (
             f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in self.fields)}) "
-            f"SELECT {', '.join(['%s'] * len(self.fields))} "
-            f"WHERE EXISTS (SELECT 1 FROM {table(s)} WHERE {column(s, 'clinic')} = %s AND {column(s, 'inbound_key_hash')} = %s) "
-            f"AND NOT EXISTS (SELECT 1 FROM {table(r)} WHERE {column(r, 'address')} = %s AND {column(r, 'blocked_until')} > %s) "
-            f"AND COALESCE((SELECT {column(d, 'clinic')} FROM {table(d)} WHERE {column(d, 'domain')} = %s), %s) = %s"
+            f"SELECT {', '.join(['%s'] * len(self.fields))} WHERE {lookup.guard_sql(db)}"
         )
         self.returning = db.features.can_return_columns_from_insert
         if self.returning:
@@ -192,7 +182,7 @@ class _Insert:
             constant if name is None else values[name] if field is None else field.get_db_prep_save(values[name], db)
             for name, constant, field in self.columns
         ]
-        params += [
+        params += [  # in lookup.guard_sql's order
             guard.clinic_id, guard.key_hash, guard.throttle_key or "", db.ops.adapt_datetimefield_value(guard.now),
             guard.domain or "", guard.clinic_id, guard.clinic_id,
         ]
