@@ -183,7 +183,6 @@ class _Apply:
             return ""
 
     def _lock_or_create(self, ref: str) -> tuple[Referral, bool]:
-        locked = Referral.objects.select_for_update().filter(clinic=self.clinic, ocean_ref=ref)
         pk = _locked_referral_id(self.clinic.pk, ref)
         if pk is not None:
             return Referral.objects.get(pk=pk), False
@@ -201,7 +200,7 @@ class _Apply:
                 referral.save(force_insert=True)
         except IntegrityError:
             # Another worker created it between our read and our insert: use theirs, locked.
-            return locked.get(), False
+            return Referral.objects.select_for_update().get(clinic=self.clinic, ocean_ref=ref), False
         return referral, True
 
     def _ocean_server(self) -> str:
