@@ -59,6 +59,11 @@ def describe(**fields) -> bool:
     return True
 
 
+def details_text(fields: dict) -> str:
+    """` name=value` for each field: how the access line writes a view's details."""
+    return "".join(f" {name}={value}" for name, value in fields.items())
+
+
 def request_id_from(value: str | None) -> str:
     value = (value or "").strip()
     return value if _REQUEST_ID.match(value) else uuid.uuid4().hex
@@ -102,7 +107,7 @@ class RequestContextMiddleware:
             access_log.log(
                 logging.DEBUG if path in QUIET_PATHS else logging.INFO,
                 "%s %s %s %.1fms%s", request.method, path, status, duration_ms,
-                "".join(f" {name}={value}" for name, value in details.items()),
+                details_text(details),
                 extra={"method": request.method, "path": path, "status": status, "duration_ms": duration_ms, **details},
             )
             _context.reset(token)

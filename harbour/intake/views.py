@@ -79,8 +79,8 @@ def fhir_bundles(request):
     }
     if not log_context.describe(**details):  # no request context (the view called on its own)
         log.info(
-            "inbound status=%s clinic=%s ms=%.1f %s", response.status_code, call.clinic_id or "-",
-            (time.perf_counter() - started) * 1000, " ".join(f"{name}={value}" for name, value in details.items()),
+            "inbound status=%s clinic=%s ms=%.1f%s", response.status_code, call.clinic_id or "-",
+            (time.perf_counter() - started) * 1000, log_context.details_text(details),
         )
     return response
 
