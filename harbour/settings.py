@@ -127,8 +127,8 @@ def database_from_url(url: str) -> dict:
         }
         config["CONN_MAX_AGE"] = 0 if config["NAME"] == ":memory:" else config["CONN_MAX_AGE"]
     elif not env_bool("HARBOUR_DB_PREPARED_STATEMENTS", True):
-        # psycopg prepares a statement after five runs; only the intake's cursor binds on the
-        # server (harbour/intake/cursor.py), Django's own cursors never prepare.
+        # psycopg prepares a statement after five runs; only bound_cursor binds on the
+        # server (harbour/core/cursors.py), Django's own cursors never prepare.
         config.setdefault("OPTIONS", {})["prepare_threshold"] = None
     return config
 

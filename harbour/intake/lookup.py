@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from harbour.clinics.models import ClinicDomain, OceanSettings
-from harbour.intake.cursor import again_if_gone, intake_cursor
+from harbour.core.cursors import again_if_gone, bound_cursor
 from harbour.intake.models import RejectedCaller
 
 _SQL: dict[str, str] = {}
@@ -111,6 +111,6 @@ def key_owner(key_hash: str, domain: str | None, throttle_key: str | None, now) 
 
 
 def _fetch(db, params):
-    with intake_cursor(db) as cursor:
+    with bound_cursor(db) as cursor:
         cursor.execute(_sql(db), params)
         return cursor.fetchone()

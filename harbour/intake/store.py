@@ -12,7 +12,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, Interface
 from harbour.clinics.models import OceanSettings
 from harbour.fhir.model import Envelope
 from harbour.intake import lookup
-from harbour.intake.cursor import again_if_gone, intake_cursor
+from harbour.core.cursors import again_if_gone, bound_cursor
 from harbour.intake.models import InboundMessage
 
 log = logging.getLogger("harbour.intake")
@@ -186,7 +186,7 @@ class _Insert:
             guard.clinic_id, guard.key_hash, guard.throttle_key or "", db.ops.adapt_datetimefield_value(guard.now),
             guard.domain or "", guard.clinic_id, guard.clinic_id,
         ]
-        with intake_cursor(db) as cursor:
+        with bound_cursor(db) as cursor:
             cursor.execute(self.sql, params)
             if self.returning:
                 row = cursor.fetchone()

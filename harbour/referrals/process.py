@@ -16,8 +16,12 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone as dt_timezone
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
+from django.db.models.signals import post_save
 from django.utils import timezone
+
+from harbour.core import rows
+from harbour.core.cursors import bound_cursor
 
 from harbour.fhir import codes
 from harbour.fhir.model import Message
@@ -89,7 +93,7 @@ def _insert_form_answers(rows: list[tuple]) -> None:
     # Batches keep each statement within SQLite's limit on parameters.
     for start in range(0, len(rows), 100):
         batch = rows[start:start + 100]
-        with connection.cursor() as cursor:
+        with bound_cursor(connection) as cursor:
             cursor.execute(sql + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(batch)),
                            [value for row in batch for value in row])
 
@@ -114,7 +118,7 @@ def _locked_referral_id(clinic_id: int, ref: str) -> int | None:
         if connection.features.has_select_for_update:
             sql += " FOR UPDATE"
         _REFERRAL_ID[connection.vendor] = sql
-    with connection.cursor() as cursor:
+    with bound_cursor(connection) as cursor:
         cursor.execute(sql, [clinic_id, ref])
         row = cursor.fetchone()
     return row[0] if row else None
@@ -183,9 +187,11 @@ class _Apply:
             return ""
 
     def _lock_or_create(self, ref: str) -> tuple[Referral, bool]:
-        pk = _locked_referral_id(self.clinic.pk, ref)
-        if pk is not None:
-            return Referral.objects.get(pk=pk), False
+        creating = self.message.event in CREATING_EVENTS
+        if not creating:  # an update: the referral is most likely there
+            pk = _locked_referral_id(self.clinic.pk, ref)
+            if pk is not None:
+                return Referral.objects.get(pk=pk), False
         referral = Referral(
             clinic=self.clinic, ocean_ref=ref, last_activity_at=self.inbound.received_at or timezone.now(),
             first_seen_in_update=self.message.event not in CREATING_EVENTS,
@@ -195,12 +201,12 @@ class _Apply:
         referral.ocean_server = self._ocean_server()
         referral.direction = lifecycle.direction_for(self.clinic, self._site_number(), self.message.target)
         referral.ocean_folder = lifecycle.ocean_folder(referral.status, referral.direction)
-        try:
-            with transaction.atomic():
-                referral.save(force_insert=True)
-        except IntegrityError:
-            # Another worker created it between our read and our insert: use theirs, locked.
-            return Referral.objects.select_for_update().get(clinic=self.clinic, ocean_ref=ref), False
+        if not rows.insert_one(referral, ignore_conflicts=True):
+            # It exists: Ocean resent it, or another worker created it since our read. Use it, locked.
+            return Referral.objects.get(pk=_locked_referral_id(self.clinic.pk, ref)), False
+        # The plain INSERT sends no signal; the patients queue listens for new referrals.
+        post_save.send(sender=Referral, instance=referral, created=True, update_fields=None, raw=False,
+                       using=connection.alias)
         return referral, True
 
     def _ocean_server(self) -> str:
@@ -267,7 +273,7 @@ class _Apply:
         if self.deferred_events:
             # Only message-level entries (or any entry of a brand-new referral) are deferred; on a
             # reprocess their keys exist already and the database skips them.
-            Event.objects.bulk_create(self.deferred_events, ignore_conflicts=True)
+            rows.insert(self.deferred_events, ignore_conflicts=True)
             self.deferred_events = []
 
     _FIELDS = [f.attname for f in Referral._meta.concrete_fields if f.name not in ("id", "created_at", "updated_at")]
@@ -337,7 +343,7 @@ class _Apply:
                 ocean_status=(att.status or "")[:30],
             ))
         if new:
-            Attachment.objects.bulk_create(new)
+            rows.insert(new)
             for att in new:
                 self._event("attachment_added", {"kind": att.kind, "title": att.title},
                             key=dedupe.attachment_key(att.key))
@@ -357,10 +363,10 @@ class _Apply:
         referral = self.referral
         old = referral.status
         referral.status = new
-        StatusChange.objects.create(
+        rows.insert([StatusChange(
             referral=referral, from_status=old, to_status=new, task_status=task_status[:30],
             reason=reason, inbound_message=self.inbound,
-        )
+        )])
         return {"from": old, "to": new}
 
     def _apply_tasks(self) -> None:
@@ -456,7 +462,7 @@ class _Apply:
         if current is not None:
             current.superseded = True
             current.save(update_fields=["superseded", "cancelled"])
-        row.save()
+        rows.insert_one(row)
         return row
 
     # --- messages ---------------------------------------------------------------------------
@@ -469,15 +475,12 @@ class _Apply:
                 continue
             key = dedupe.communication_key(comm.payload_texts, comm.sent)
             direction = self._communication_direction(comm.sender)
-            try:
-                with transaction.atomic():
-                    CommunicationMessage.objects.create(
-                        referral=referral, direction=direction, text=text, sent_at=comm.sent,
-                        sender_name=(comm.sender or "")[:300], identifier=(comm.identifier or "")[:200],
-                        attachment_titles=list(comm.attachment_titles), attachment_urls=list(comm.attachment_urls),
-                        in_response_to=list(comm.in_response_to), dedupe_key=key, inbound_message=self.inbound,
-                    )
-            except IntegrityError:
+            if not rows.insert_one(CommunicationMessage(
+                referral=referral, direction=direction, text=text, sent_at=comm.sent,
+                sender_name=(comm.sender or "")[:300], identifier=(comm.identifier or "")[:200],
+                attachment_titles=list(comm.attachment_titles), attachment_urls=list(comm.attachment_urls),
+                in_response_to=list(comm.in_response_to), dedupe_key=key, inbound_message=self.inbound,
+            ), ignore_conflicts=True):
                 continue  # already in the thread (cumulative bundle, or our own message echoed)
             self._event("message_received", {"direction": direction, "sender": comm.sender or ""}, key=key)
             self._after_message(direction)
@@ -521,11 +524,7 @@ class _Apply:
             # Cannot be a repeat (a new referral has no entries; message keys are ours alone):
             # no need to ask the database now.
             self.deferred_events.append(event)
-        else:
-            try:
-                with transaction.atomic():
-                    event.save(force_insert=True)
-            except IntegrityError:
-                return False
+        elif not rows.insert_one(event, ignore_conflicts=True):
+            return False
         self.events_added += 1
         return True

@@ -4,7 +4,7 @@ Each server thread keeps its database connection between calls (CONN_MAX_AGE); a
 them all. Django's health check would notice with a `SELECT 1` before every call's first
 statement; the intake skips that round trip and instead runs its statement (the key lookup,
 or the INSERT once the key is remembered) once more on a new connection when the kept one is
-gone (harbour/intake/cursor.py).
+gone (harbour/core/cursors.py).
 This holds it to that. The test starts a PostgreSQL cluster of its own, so it runs in both
 passes of the suite.
 """

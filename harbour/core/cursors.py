@@ -1,17 +1,18 @@
-"""The cursor the intake's statements run on (the key lookup, the INSERT that stores a delivery).
+"""A cursor that binds parameters on the server, for the statements that run on every call.
 
-On PostgreSQL, Django's cursors bind parameters on the client: each value, the body too, is
-escaped into the statement's text (a 16 KB body becomes a 32 KB hex literal, a 25 MB body a
-50 MB one held in the web worker), and the server parses and plans every statement anew. Here
-the intake uses a psycopg cursor that sends the parameters apart from the statement, the body
-as binary, and lets psycopg prepare the statement on the server after five calls (unless
-HARBOUR_DB_PREPARED_STATEMENTS=false, for poolers that do not keep prepared statements).
-Django's own wrapper is kept around it: its errors
-are Django's, and the statements show in `connection.queries` (tests, DEBUG) with their
-parameters written in, as Django's own cursors show them.
+Used by the intake (the key lookup, the INSERT that stores a delivery) and by the worker's
+plain INSERTs (harbour.core.rows). On PostgreSQL, Django's cursors bind parameters on the
+client: each value, a body too, is escaped into the statement's text (a 16 KB body becomes a
+32 KB hex literal, a 25 MB body a 50 MB one held in the web worker), and the server parses and
+plans every statement anew. `bound_cursor` is a psycopg cursor that sends the parameters apart
+from the statement, bytes as binary, and lets psycopg prepare the statement on the server after
+five calls (unless HARBOUR_DB_PREPARED_STATEMENTS=false, for poolers that do not keep prepared
+statements). Django's own wrapper is kept around it: its errors are Django's, and the
+statements show in `connection.queries` (tests, DEBUG) with their parameters written in, as
+Django's own cursors show them.
 
 Django's per-request connection health check (a `SELECT 1` before the first statement, on
-PostgreSQL) is not run for these statements: instead `again_if_gone` runs a statement once
+PostgreSQL) is not run for the intake's statements: instead `again_if_gone` runs a statement once
 more on a new connection when the kept one turns out to be gone (a restart, an idle timeout),
 which is what the check would have bought, without a round trip on every call. Safe for both
 statements: the lookup only reads, and an INSERT that did reach the database before the
@@ -26,7 +27,7 @@ from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 
 @contextmanager
-def intake_cursor(db):
+def bound_cursor(db):
     """A cursor on `db` (a connection of django.db.connections)."""
     if db.vendor != "postgresql":
         with db.cursor() as cursor:

@@ -1,0 +1,109 @@
+"""Plain INSERTs of model rows, for the worker's hot path (every inbound message runs them).
+
+`Model.save()` and `bulk_create` compose their INSERT anew on every call, and a conflict they
+should tolerate needs a savepoint around them: two or three statements and most of the time
+spent on a new referral. Here the statement is written once per model and shape, values go
+through each field's own `pre_save` and `get_db_prep_save` (what the ORM would write), and a
+conflict to tolerate is the database's own `ON CONFLICT DO NOTHING`, so it needs no savepoint.
+On PostgreSQL the statements run on harbour.core.cursors.bound_cursor, which prepares them.
+
+No signals are sent: a caller whose model has receivers sends them itself.
+"""
+from __future__ import annotations
+
+from django.db import IntegrityError, connection, transaction
+
+from .cursors import bound_cursor
+
+# Rows per statement: within SQLite's limit on parameters, and a handful of statement shapes.
+BATCH_ROWS = 50
+
+_SQL: dict[tuple, tuple[str, str]] = {}
+
+
+def _fields(model):
+    return [f for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
+
+
+def _statement(model, ignore_conflicts: bool, returning: bool) -> tuple[str, str]:
+    """(the statement up to VALUES, what follows the rows), written once per vendor and shape."""
+    key = (connection.vendor, model, ignore_conflicts, returning)
+    if key not in _SQL:
+        quote = connection.ops.quote_name
+        head = "INSERT INTO {} ({}) VALUES ".format(
+            quote(model._meta.db_table), ", ".join(quote(f.column) for f in _fields(model))
+        )
+        # Without a conflict target, DO NOTHING covers every unique constraint of the table;
+        # unlike SQLite's INSERT OR IGNORE, it never skips a row for a NOT NULL or CHECK failure.
+        tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+        if returning:  # the id, and what the database computes (generated columns), as save() reads them
+            tail += " RETURNING " + ", ".join(quote(f.column) for f in model._meta.db_returning_fields)
+        _SQL[key] = (head, tail)
+    return _SQL[key]
+
+
+def _values(obj, fields) -> list:
+    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+
+
+def _saved(obj, returned) -> None:
+    """Set what the INSERT returned on the instance, converted as the ORM converts it."""
+    for field, value in zip(obj._meta.db_returning_fields, returned):
+        column = field.get_col(obj._meta.db_table)
+        for converter in connection.ops.get_db_converters(column) + field.get_db_converters(connection):
+            value = converter(value, column, connection)
+        setattr(obj, field.attname, value)
+    obj._state.adding = False
+    obj._state.db = connection.alias
+
+
+def insert(objs, *, ignore_conflicts: bool = False) -> None:
+    """Insert these rows of one model (their ids are not read back); with ignore_conflicts, a
+    row that breaks a unique constraint is skipped, as bulk_create(ignore_conflicts=True) does."""
+    if not objs:
+        return
+    model = type(objs[0])
+    fields = _fields(model)
+    head, tail = _statement(model, ignore_conflicts, returning=False)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    with bound_cursor(connection) as cursor:
+        for start in range(0, len(objs), BATCH_ROWS):
+            batch = objs[start:start + BATCH_ROWS]
+            cursor.execute(head + ", ".join([row] * len(batch)) + tail,
+                           [value for obj in batch for value in _values(obj, fields)])
+
+
+def insert_one(obj, *, ignore_conflicts: bool = False) -> bool:
+    """Insert one row and set its id; False (nothing written) if ignore_conflicts and the row
+    breaks a unique constraint: the fact it records is already there."""
+    model = type(obj)
+    fields = _fields(model)
+    values = _values(obj, fields)
+    if not connection.features.can_return_columns_from_insert:
+        return _insert_one_with_savepoint(obj, fields, values, ignore_conflicts)
+    head, tail = _statement(model, ignore_conflicts, returning=True)
+    with bound_cursor(connection) as cursor:
+        cursor.execute(head + "(" + ", ".join(["%s"] * len(fields)) + ")" + tail, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    _saved(obj, row)
+    return True
+
+
+def _insert_one_with_savepoint(obj, fields, values, ignore_conflicts: bool) -> bool:
+    """SQLite before 3.35 (no RETURNING): the plain INSERT in a savepoint, its id from lastrowid."""
+    head, _ = _statement(type(obj), False, returning=False)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(head + "(" + ", ".join(["%s"] * len(fields)) + ")", values)
+            pk = cursor.lastrowid
+    except IntegrityError:
+        if ignore_conflicts:
+            return False
+        raise
+    _saved(obj, (pk,))
+    generated = [f.attname for f in obj._meta.db_returning_fields if not f.primary_key]
+    if generated:
+        obj.refresh_from_db(fields=generated)
+    return True
