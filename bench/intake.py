@@ -403,10 +403,10 @@ except Exception as exc:
 durations = []
 if hasattr(jobs, "process_one"):  # time each bundle's processing as the worker runs it
     real = jobs.process_one
-    def timed(message):
+    def timed(message, **kwargs):
         started = time.perf_counter()
         try:
-            return real(message)
+            return real(message, **kwargs)
         finally:
             durations.append(time.perf_counter() - started)
     jobs.process_one = timed

@@ -65,9 +65,9 @@ def main():
     cpu: dict[str, list[float]] = {}
     real_process_one = jobs.process_one
 
-    def timed(message):
+    def timed(message, **kwargs):
         start, start_cpu = time.perf_counter(), time.process_time()
-        state = real_process_one(message)
+        state = real_process_one(message, **kwargs)
         kind = "update" if b"notify-update-service-request" in bytes(message.raw[:4000]) else "new"
         timings.setdefault(kind, []).append((time.perf_counter() - start) * 1000)
         cpu.setdefault(kind, []).append((time.process_time() - start_cpu) * 1000)

@@ -107,3 +107,19 @@ def _insert_one_with_savepoint(obj, fields, values, ignore_conflicts: bool) -> b
     if generated:
         obj.refresh_from_db(fields=generated)
     return True
+
+
+def update(obj, field_names) -> None:
+    """UPDATE these fields of the instance's row, as save(update_fields=...) writes them."""
+    model = type(obj)
+    key = (connection.vendor, model, "update", tuple(field_names))
+    fields = [model._meta.get_field(name) for name in field_names]
+    if key not in _SQL:
+        quote = connection.ops.quote_name
+        _SQL[key] = ("UPDATE {} SET {} WHERE {} = %s".format(
+            quote(model._meta.db_table), ", ".join(f"{quote(f.column)} = %s" for f in fields),
+            quote(model._meta.pk.column),
+        ), "")
+    with bound_cursor(connection) as cursor:
+        cursor.execute(_SQL[key][0], [*(f.get_db_prep_save(f.pre_save(obj, False), connection) for f in fields),
+                                      obj.pk])

@@ -15,6 +15,7 @@ import traceback
 from django.db import connection, transaction
 from django.utils import timezone
 
+from harbour.core import rows
 from harbour.intake.models import InboundMessage
 
 log = logging.getLogger("harbour.intake")
@@ -37,26 +38,43 @@ def safe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}{where} (details withheld: they may contain patient data)"
 
 
-def process_one(message: InboundMessage) -> str:
-    """Process a claimed message (inside the caller's transaction) and record the outcome."""
+OUTCOME_FIELDS = ["state", "error", "warnings", "attempts", "processed_at", "referral_ref"]
+
+
+def process_one(message: InboundMessage, *, savepoint: bool = True) -> str:
+    """Process a claimed message (inside the caller's transaction) and record the outcome.
+
+    A failure is recorded on the message, its changes rolled back to a savepoint. With
+    savepoint=False the failure is raised instead: the caller rolls its whole transaction back
+    and records it with `record_failure` (the worker does: two statements fewer per message).
+    """
     from harbour.referrals.process import process_message
 
     message.attempts += 1
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             result = process_message(message)
     except Exception as exc:  # any bug: keep the message, mark it, go on with the next one
-        message.state = InboundMessage.State.FAILED
-        message.error = safe_error(exc)
-        log.warning("inbound message %s failed: %s", message.pk, message.error)
-    else:
-        message.state = result.state
-        message.error = ""
-        message.warnings = result.warnings
-        if result.referral_ref and not message.referral_ref:
-            message.referral_ref = result.referral_ref
+        if not savepoint:
+            raise
+        return record_failure(message, exc)
+    message.state = result.state
+    message.error = ""
+    message.warnings = result.warnings
+    if result.referral_ref and not message.referral_ref:
+        message.referral_ref = result.referral_ref
     message.processed_at = timezone.now()
-    message.save(update_fields=["state", "error", "warnings", "attempts", "processed_at", "referral_ref"])
+    rows.update(message, OUTCOME_FIELDS)
+    return message.state
+
+
+def record_failure(message: InboundMessage, exc: BaseException) -> str:
+    """Mark a claimed message failed, with an error text free of patient data."""
+    message.state = InboundMessage.State.FAILED
+    message.error = safe_error(exc)
+    message.processed_at = timezone.now()
+    log.warning("inbound message %s failed: %s", message.pk, message.error)
+    rows.update(message, OUTCOME_FIELDS)
     return message.state
 
 
@@ -115,10 +133,17 @@ def process_pending(limit: int = BATCH_SIZE) -> int:
     """Process up to `limit` pending messages, each in its own transaction; returns how many were handled."""
     handled = 0
     for message in _candidates(limit):
-        with transaction.atomic():
-            if not _claim(message):
-                continue
-            process_one(message)
+        try:
+            with transaction.atomic():
+                if not _claim(message):
+                    continue
+                process_one(message, savepoint=False)
+        except Exception as exc:  # rolled back whole: record the failure in a transaction of its own
+            with transaction.atomic():
+                if not _claim(message):  # another worker took it meanwhile
+                    continue
+                message.attempts += 1
+                record_failure(message, exc)
         handled += 1
     return handled
 

@@ -76,7 +76,7 @@ _digest = dedupe.digest
 _FORM_INSERT: dict[str, str] = {}
 
 
-def _insert_form_answers(rows: list[tuple]) -> None:
+def _insert_form_answers(answers: list[tuple]) -> None:
     """One INSERT of plain values for a form's answers (a real referral has dozens).
 
     bulk_create built a model and adapted every field of every row, most of a new referral's
@@ -91,8 +91,8 @@ def _insert_form_answers(rows: list[tuple]) -> None:
             quote(FormAnswer._meta.db_table), ", ".join(quote(c) for c in columns)
         )
     # Batches keep each statement within SQLite's limit on parameters.
-    for start in range(0, len(rows), 100):
-        batch = rows[start:start + 100]
+    for start in range(0, len(answers), 100):
+        batch = answers[start:start + 100]
         with bound_cursor(connection) as cursor:
             cursor.execute(sql + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(batch)),
                            [value for row in batch for value in row])

@@ -36,12 +36,12 @@ def main():
         with open(log_path, "a") as log:
             log.write(f"{os.getpid()} {line}\n")
 
-    def probed(message):
+    def probed(message, **kwargs):
         if hold and message.referral_ref == hold:
             write(f"holding {message.pk}")
             while True:
                 time.sleep(1)
-        state = real_process_one(message)
+        state = real_process_one(message, **kwargs)
         message_id = message.pk
         transaction.on_commit(lambda: write(f"processed {message_id}"))
         return state

@@ -78,3 +78,37 @@ def test_reprocess_leaves_other_clinics_alone(clinic, other_clinic, site, buggy_
     call_command("reprocess", "--failed", "--clinic", str(clinic.pk), stdout=StringIO())
     assert InboundMessage.objects.get(pk=mine.pk).state == "pending"
     assert InboundMessage.objects.get(pk=theirs.pk).state == "failed"
+
+
+@pytest.mark.parametrize("how", ["worker", "reprocess now"])
+def test_a_failure_after_some_writes_undoes_them_all_and_is_recorded(clinic, site, monkeypatch, how):
+    """The worker rolls its whole transaction back and records the failure in a new one; reprocessing
+    at once rolls back to a savepoint. Either way the referral written before the failure is gone."""
+    from harbour.intake.jobs import reprocess
+    from harbour.referrals import process
+
+    message = B.store(clinic, B.load())
+    if how == "reprocess now":
+        message.state = "failed"
+        message.save()
+
+    def broken(self, existing):
+        assert Referral.objects.filter(ocean_ref=self.referral.ocean_ref).exists()  # written by now
+        raise RuntimeError("late failure")
+
+    monkeypatch.setattr(process._Apply, "_write_attachments", broken)
+    if how == "worker":
+        assert run_until_idle() == 1
+    else:
+        assert reprocess(InboundMessage.objects.filter(pk=message.pk), now=True) == {"failed": 1}
+    message.refresh_from_db()
+    assert message.state == "failed" and message.attempts == 1 and message.processed_at is not None
+    assert message.error.startswith("RuntimeError at test_processing_failures.py:")
+    assert not Referral.objects.exists() and not Event.objects.exists()
+
+    monkeypatch.undo()
+    message.state = "pending"
+    message.save()
+    run_until_idle()
+    message.refresh_from_db()
+    assert message.state == "processed" and message.attempts == 2 and Referral.objects.count() == 1
