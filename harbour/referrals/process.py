@@ -80,20 +80,32 @@ def _insert_form_answers(answers: list[tuple]) -> None:
     """One INSERT of plain values for a form's answers (a real referral has dozens).
 
     bulk_create built a model and adapted every field of every row, most of a new referral's
-    processing time; these columns are text, integers and a boolean, which every driver takes as is.
+    processing time; these columns are text, integers and a boolean, which every driver takes as
+    is. On PostgreSQL the answers go as one array per column (`unnest`): a short statement that
+    is prepared once, where a multi-row VALUES past 50 parameters is parsed by psycopg on every
+    call (a third less time, measured). Elsewhere a multi-row VALUES, in batches within
+    SQLite's limit on parameters.
     """
+    if not answers:
+        return
+    columns = ["referral_id", "position", "link_id", "label", "answers", "hidden"]
     sql = _FORM_INSERT.get(connection.vendor)
     if sql is None:
         quote = connection.ops.quote_name
-        columns = ["referral_id", "position", "link_id", "label", "answers", "hidden"]
         assert {f.column for f in FormAnswer._meta.concrete_fields} == {"id", *columns}  # no column forgotten
-        sql = _FORM_INSERT[connection.vendor] = "INSERT INTO {} ({}) VALUES ".format(
-            quote(FormAnswer._meta.db_table), ", ".join(quote(c) for c in columns)
-        )
-    # Batches keep each statement within SQLite's limit on parameters.
-    for start in range(0, len(answers), 100):
-        batch = answers[start:start + 100]
-        with bound_cursor(connection) as cursor:
+        sql = "INSERT INTO {} ({}) ".format(quote(FormAnswer._meta.db_table), ", ".join(quote(c) for c in columns))
+        if connection.vendor == "postgresql":
+            types = [FormAnswer._meta.get_field(c).db_type(connection) for c in ("referral", *columns[1:])]
+            sql += "SELECT * FROM unnest({})".format(", ".join(f"%s::{t}[]" for t in types))
+        else:
+            sql += "VALUES "
+        _FORM_INSERT[connection.vendor] = sql
+    with bound_cursor(connection) as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(sql, [list(column) for column in zip(*answers)])
+            return
+        for start in range(0, len(answers), 100):
+            batch = answers[start:start + 100]
             cursor.execute(sql + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(batch)),
                            [value for row in batch for value in row])
 
