@@ -126,10 +126,13 @@ def database_from_url(url: str) -> dict:
             "timeout": float(env_str("HARBOUR_SQLITE_TIMEOUT_SECONDS", "20")),
         }
         config["CONN_MAX_AGE"] = 0 if config["NAME"] == ":memory:" else config["CONN_MAX_AGE"]
-    elif not env_bool("HARBOUR_DB_PREPARED_STATEMENTS", True):
-        # psycopg prepares a statement after five runs; only bound_cursor binds on the
-        # server (harbour/core/cursors.py), Django's own cursors never prepare.
-        config.setdefault("OPTIONS", {})["prepare_threshold"] = None
+    else:
+        # psycopg prepares a statement on the server after five runs of it, and Django turns that
+        # off unless told (for poolers). Only bound_cursor's statements can be prepared
+        # (harbour/core/cursors.py: the intake's, the worker's plain INSERTs); Django's own
+        # cursors bind on the client and never prepare.
+        prepared = env_bool("HARBOUR_DB_PREPARED_STATEMENTS", True)
+        config.setdefault("OPTIONS", {})["prepare_threshold"] = 5 if prepared else None
     return config
 
 

@@ -91,12 +91,13 @@ def test_create_clinic_command(db):
 
 
 def test_prepared_statements_can_be_turned_off_for_connection_poolers(monkeypatch):
-    # Only the intake's cursor binds on the server; psycopg prepares its statements after five
-    # runs, which a pooler in transaction mode (PgBouncer before 1.21) does not keep.
+    # Only bound_cursor binds on the server; psycopg prepares its statements after five runs
+    # (tests/faults/test_prepared_statements.py), which a pooler in transaction mode (PgBouncer
+    # before 1.21) does not keep.
     from harbour.settings import database_from_url
 
     url = "postgresql://harbour@db.example:5432/harbour"
-    assert "prepare_threshold" not in database_from_url(url).get("OPTIONS", {})
+    assert database_from_url(url)["OPTIONS"]["prepare_threshold"] == 5  # Django's default is None: never
     monkeypatch.setenv("HARBOUR_DB_PREPARED_STATEMENTS", "false")
     assert database_from_url(url)["OPTIONS"]["prepare_threshold"] is None
     assert "prepare_threshold" not in database_from_url("sqlite:////tmp/harbour-test.sqlite3")["OPTIONS"]
