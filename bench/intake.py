@@ -74,6 +74,7 @@ class Result:
     server_cpu: float = 0.0  # CPU seconds the server's workers used
     rss_before: int = 0  # web workers' RSS, bytes
     rss_after: int = 0
+    busiest_worker: float = 0.0  # the busiest worker's share of the server's CPU (0.5: even over two)
 
     @property
     def rate(self) -> float:
@@ -159,16 +160,19 @@ class Server:
                 pass
         return total
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of gunicorn's workers so far."""
-        total = 0
+    def cpu_by_worker(self) -> dict[int, float]:
+        """User + system CPU time of each of gunicorn's workers so far."""
+        seconds = {}
         for pid in self.worker_pids():
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+                seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
             except (OSError, IndexError, ValueError):
                 pass
-        return total / os.sysconf("SC_CLK_TCK")
+        return seconds
+
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu_by_worker().values())
 
     def stop(self) -> None:
         self.process.terminate()
@@ -440,12 +444,12 @@ def bench_engine(engine: Engine, args, template: bytes) -> tuple[dict[str, Resul
             if args.wrk:
                 load_wrk(args.wrk, name, server.port, headers, template_path, args.warmup_seconds, args.concurrency,
                          args.fresh_referral)
-                rss_before, cpu_before = server.rss(), server.cpu_seconds()
+                rss_before, cpu_before = server.rss(), server.cpu_by_worker()
                 result = load_wrk(args.wrk, name, server.port, headers, template_path, args.seconds,
                                   args.concurrency, args.fresh_referral)
             else:
                 load(name, server.port, headers, template, args.warmup, args.concurrency, 30, args.fresh_referral)
-                rss_before, cpu_before = server.rss(), server.cpu_seconds()
+                rss_before, cpu_before = server.rss(), server.cpu_by_worker()
                 cpu = time.process_time()
                 result = load(
                     name, server.port, headers, template, args.requests, args.concurrency, args.max_seconds,
@@ -453,7 +457,11 @@ def bench_engine(engine: Engine, args, template: bytes) -> tuple[dict[str, Resul
                 )
                 result.client_cpu = time.process_time() - cpu
             result.rss_before, result.rss_after = rss_before, server.rss()
-            result.server_cpu = server.cpu_seconds() - cpu_before
+            # Per worker: gunicorn's workers accept connections as they come, and a worker holding
+            # more of the client's keep-alive connections than the others does more of the work.
+            used = [seconds - cpu_before.get(pid, 0.0) for pid, seconds in server.cpu_by_worker().items()]
+            result.server_cpu = sum(used)
+            result.busiest_worker = max(used) / result.server_cpu if result.server_cpu else 0.0
             results[name] = result
             if big and args.big:
                 results["big"] = burst_big(server, headers, template, args.big_mb * 1024 * 1024 - 1024, args.big,
@@ -547,13 +555,13 @@ def report(engine: Engine, results: dict[str, Result], processing: str, args) ->
               f"{r.client_share:>10.0%} {rss:>14}  {other or '-'}")
     if len(results.get("rounds", [])) > 1:
         for number, one in enumerate(results["rounds"], 1):
-            rates = "  ".join(f"{name} {r.rate:.0f}/s" for name, r in one.items())
+            rates = "  ".join(f"{name} {r.rate:.0f}/s ({r.busiest_worker:.0%})" for name, r in one.items())
             ratios = ""
             if "django" in one and "bare" in one:
                 ratios = (f"  Harbour/Django {one['harbour'].rate / one['django'].rate:.2f}, "
                           f"Harbour/bare {one['harbour'].rate / one['bare'].rate:.2f}")
             print(f"  round {number}: {rates}{ratios}")
-        print("  (table: the median round of each server)")
+        print("  (table: the median round of each server; in brackets, the busiest worker's share of its CPU)")
     if "django" not in results or "bare" not in results:
         return report_rest(results, processing, args)
     harbour, django_, bare = results["harbour"].rate, results["django"].rate, results["bare"].rate
