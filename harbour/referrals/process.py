@@ -9,6 +9,10 @@ Idempotence: facts that can arrive again (a Task status, an appointment, a messa
 attachment; Ocean repeats all of them in every cumulative bundle and echoes Harbour's own)
 each get a timeline Event with a `dedupe_key` that the database keeps unique per referral.
 A fact whose key already exists has happened: it changes nothing and adds no entry.
+
+New rows are written by plain INSERTs (harbour.core.rows: the ORM's composing was most of the
+time), and an expected conflict is the database's ON CONFLICT DO NOTHING, not a savepoint. They
+send no signals: the referral's post_save is sent by hand (the patients queue listens to it).
 """
 from __future__ import annotations
 
@@ -22,7 +26,6 @@ from django.utils import timezone
 
 from harbour.core import rows
 from harbour.core.cursors import bound_cursor
-
 from harbour.fhir import codes
 from harbour.fhir.model import Message
 from harbour.fhir.read import read_message
@@ -206,7 +209,7 @@ class _Apply:
                 return Referral.objects.get(pk=pk), False
         referral = Referral(
             clinic=self.clinic, ocean_ref=ref, last_activity_at=self.inbound.received_at or timezone.now(),
-            first_seen_in_update=self.message.event not in CREATING_EVENTS,
+            first_seen_in_update=not creating,
         )
         snapshot.apply_snapshot(referral, snapshot.snapshot_fields(self.message))
         referral.snapshot_at = self.message.timestamp
