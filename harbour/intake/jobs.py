@@ -133,12 +133,17 @@ def process_pending(limit: int = BATCH_SIZE) -> int:
     """Process up to `limit` pending messages, each in its own transaction; returns how many were handled."""
     handled = 0
     for message in _candidates(limit):
+        claimed = False
         try:
             with transaction.atomic():
                 if not _claim(message):
                     continue
+                claimed = True
                 process_one(message, savepoint=False)
-        except Exception as exc:  # rolled back whole: record the failure in a transaction of its own
+        except Exception as exc:
+            if not claimed:  # the claim itself failed (the database): the message stays pending
+                raise
+            # Its processing failed and was rolled back whole: record that in a transaction of its own.
             with transaction.atomic():
                 if not _claim(message):  # another worker took it meanwhile
                     continue

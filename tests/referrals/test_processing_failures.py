@@ -112,3 +112,26 @@ def test_a_failure_after_some_writes_undoes_them_all_and_is_recorded(clinic, sit
     run_until_idle()
     message.refresh_from_db()
     assert message.state == "processed" and message.attempts == 2 and Referral.objects.count() == 1
+
+
+def test_a_failing_claim_is_not_recorded_as_a_failed_message(clinic, site, monkeypatch):
+    """A database error while claiming says nothing about the message: it stays pending for the next pass."""
+    from django.db import OperationalError
+
+    from harbour.intake import jobs
+
+    message = B.store(clinic, B.load())
+    real_claim, calls = jobs._claim, []
+
+    def once_unreachable(candidate):  # fails once, then works: a retry must not find a "failure" to record
+        calls.append(candidate.pk)
+        if len(calls) == 1:
+            raise OperationalError("the database went away")
+        return real_claim(candidate)
+
+    monkeypatch.setattr(jobs, "_claim", once_unreachable)
+    with pytest.raises(OperationalError):
+        jobs.process_pending()
+    message.refresh_from_db()
+    assert message.state == "pending" and message.attempts == 0 and message.error == ""
+    assert calls == [message.pk]
