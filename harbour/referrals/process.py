@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone as dt_timezone
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models.signals import post_save
 from django.utils import timezone
 
@@ -91,20 +91,21 @@ def _insert_form_answers(answers: list[tuple]) -> None:
     """
     if not answers:
         return
+    db = connections[DEFAULT_DB_ALIAS]  # once: each use of django.db.connection looks it up again
     columns = ["referral_id", "position", "link_id", "label", "answers", "hidden"]
-    sql = _FORM_INSERT.get(connection.vendor)
+    sql = _FORM_INSERT.get(db.vendor)
     if sql is None:
-        quote = connection.ops.quote_name
+        quote = db.ops.quote_name
         assert {f.column for f in FormAnswer._meta.concrete_fields} == {"id", *columns}  # no column forgotten
         sql = "INSERT INTO {} ({}) ".format(quote(FormAnswer._meta.db_table), ", ".join(quote(c) for c in columns))
-        if connection.vendor == "postgresql":
-            types = [FormAnswer._meta.get_field(c).db_type(connection) for c in ("referral", *columns[1:])]
+        if db.vendor == "postgresql":
+            types = [FormAnswer._meta.get_field(c).db_type(db) for c in ("referral", *columns[1:])]
             sql += "SELECT * FROM unnest({})".format(", ".join(f"%s::{t}[]" for t in types))
         else:
             sql += "VALUES "
-        _FORM_INSERT[connection.vendor] = sql
-    with bound_cursor(connection) as cursor:
-        if connection.vendor == "postgresql":
+        _FORM_INSERT[db.vendor] = sql
+    with bound_cursor(db) as cursor:
+        if db.vendor == "postgresql":
             cursor.execute(sql, [list(column) for column in zip(*answers)])
             return
         for start in range(0, len(answers), 100):
@@ -124,16 +125,17 @@ def _locked_referral_id(clinic_id: int, ref: str) -> int | None:
     A plain statement: the ORM spent longer composing its 60-column `SELECT ... FOR UPDATE`
     than the database spent answering, and for a new referral the answer is "none".
     """
-    sql = _REFERRAL_ID.get(connection.vendor)
+    db = connections[DEFAULT_DB_ALIAS]
+    sql = _REFERRAL_ID.get(db.vendor)
     if sql is None:
-        quote = connection.ops.quote_name
+        quote = db.ops.quote_name
         sql = "SELECT {id} FROM {table} WHERE {clinic} = %s AND {ref} = %s".format(
             id=quote("id"), table=quote(Referral._meta.db_table), clinic=quote("clinic_id"), ref=quote("ocean_ref"),
         )
-        if connection.features.has_select_for_update:
+        if db.features.has_select_for_update:
             sql += " FOR UPDATE"
-        _REFERRAL_ID[connection.vendor] = sql
-    with bound_cursor(connection) as cursor:
+        _REFERRAL_ID[db.vendor] = sql
+    with bound_cursor(db) as cursor:
         cursor.execute(sql, [clinic_id, ref])
         row = cursor.fetchone()
     return row[0] if row else None
