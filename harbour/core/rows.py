@@ -13,6 +13,8 @@ context-local storage, and the fields ask it for every value (a tenth of a new r
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 
 from .cursors import bound_cursor
@@ -20,32 +22,38 @@ from .cursors import bound_cursor
 # Rows per statement: within SQLite's limit on parameters, and a handful of statement shapes.
 BATCH_ROWS = 50
 
-_SQL: dict[tuple, tuple[str, str]] = {}
+
+class _Insert(NamedTuple):
+    fields: list  # the columns written, in order
+    head: str  # the statement up to VALUES
+    row: str  # one row's placeholders
+    tail: str  # what follows the rows
 
 
-def _fields(model):
-    return [f for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
+_INSERTS: dict[tuple, _Insert] = {}
+_UPDATES: dict[tuple, tuple[str, list]] = {}
 
 
 def _db():
     return connections[DEFAULT_DB_ALIAS]
 
 
-def _statement(db, model, ignore_conflicts: bool, returning: bool) -> tuple[str, str]:
-    """(the statement up to VALUES, what follows the rows), written once per vendor and shape."""
+def _insert_statement(db, model, ignore_conflicts: bool, returning: bool) -> _Insert:
+    """Written once per vendor and shape."""
     key = (db.vendor, model, ignore_conflicts, returning)
-    if key not in _SQL:
+    if key not in _INSERTS:
         quote = db.ops.quote_name
+        fields = [f for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
         head = "INSERT INTO {} ({}) VALUES ".format(
-            quote(model._meta.db_table), ", ".join(quote(f.column) for f in _fields(model))
+            quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields)
         )
         # Without a conflict target, DO NOTHING covers every unique constraint of the table;
         # unlike SQLite's INSERT OR IGNORE, it never skips a row for a NOT NULL or CHECK failure.
         tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
         if returning:  # the id, and what the database computes (generated columns), as save() reads them
             tail += " RETURNING " + ", ".join(quote(f.column) for f in model._meta.db_returning_fields)
-        _SQL[key] = (head, tail)
-    return _SQL[key]
+        _INSERTS[key] = _Insert(fields, head, "(" + ", ".join(["%s"] * len(fields)) + ")", tail)
+    return _INSERTS[key]
 
 
 def _values(db, obj, fields) -> list:
@@ -68,28 +76,24 @@ def insert(objs, *, ignore_conflicts: bool = False) -> None:
     row that breaks a unique constraint is skipped, as bulk_create(ignore_conflicts=True) does."""
     if not objs:
         return
-    db, model = _db(), type(objs[0])
-    fields = _fields(model)
-    head, tail = _statement(db, model, ignore_conflicts, returning=False)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    db = _db()
+    statement = _insert_statement(db, type(objs[0]), ignore_conflicts, returning=False)
     with bound_cursor(db) as cursor:
         for start in range(0, len(objs), BATCH_ROWS):
             batch = objs[start:start + BATCH_ROWS]
-            cursor.execute(head + ", ".join([row] * len(batch)) + tail,
-                           [value for obj in batch for value in _values(db, obj, fields)])
+            cursor.execute(statement.head + ", ".join([statement.row] * len(batch)) + statement.tail,
+                           [value for obj in batch for value in _values(db, obj, statement.fields)])
 
 
 def insert_one(obj, *, ignore_conflicts: bool = False) -> bool:
     """Insert one row and set its id; False (nothing written) if ignore_conflicts and the row
     breaks a unique constraint: the fact it records is already there."""
-    db, model = _db(), type(obj)
-    fields = _fields(model)
-    values = _values(db, obj, fields)
+    db = _db()
     if not db.features.can_return_columns_from_insert:
-        return _insert_one_with_savepoint(db, obj, fields, values, ignore_conflicts)
-    head, tail = _statement(db, model, ignore_conflicts, returning=True)
+        return _insert_one_with_savepoint(db, obj, ignore_conflicts)
+    statement = _insert_statement(db, type(obj), ignore_conflicts, returning=True)
     with bound_cursor(db) as cursor:
-        cursor.execute(head + "(" + ", ".join(["%s"] * len(fields)) + ")" + tail, values)
+        cursor.execute(statement.head + statement.row + statement.tail, _values(db, obj, statement.fields))
         row = cursor.fetchone()
     if row is None:
         return False
@@ -97,12 +101,12 @@ def insert_one(obj, *, ignore_conflicts: bool = False) -> bool:
     return True
 
 
-def _insert_one_with_savepoint(db, obj, fields, values, ignore_conflicts: bool) -> bool:
+def _insert_one_with_savepoint(db, obj, ignore_conflicts: bool) -> bool:
     """SQLite before 3.35 (no RETURNING): the plain INSERT in a savepoint, its id from lastrowid."""
-    head, _ = _statement(db, type(obj), False, returning=False)
+    statement = _insert_statement(db, type(obj), False, returning=False)
     try:
         with transaction.atomic(using=db.alias), db.cursor() as cursor:
-            cursor.execute(head + "(" + ", ".join(["%s"] * len(fields)) + ")", values)
+            cursor.execute(statement.head + statement.row, _values(db, obj, statement.fields))
             pk = cursor.lastrowid
     except IntegrityError:
         if ignore_conflicts:
@@ -118,13 +122,14 @@ def _insert_one_with_savepoint(db, obj, fields, values, ignore_conflicts: bool) 
 def update(obj, field_names) -> None:
     """UPDATE these fields of the instance's row, as save(update_fields=...) writes them."""
     db, model = _db(), type(obj)
-    key = (db.vendor, model, "update", tuple(field_names))
-    fields = [model._meta.get_field(name) for name in field_names]
-    if key not in _SQL:
+    key = (db.vendor, model, tuple(field_names))
+    if key not in _UPDATES:
         quote = db.ops.quote_name
-        _SQL[key] = ("UPDATE {} SET {} WHERE {} = %s".format(
+        fields = [model._meta.get_field(name) for name in field_names]
+        _UPDATES[key] = ("UPDATE {} SET {} WHERE {} = %s".format(
             quote(model._meta.db_table), ", ".join(f"{quote(f.column)} = %s" for f in fields),
             quote(model._meta.pk.column),
-        ), "")
+        ), fields)
+    sql, fields = _UPDATES[key]
     with bound_cursor(db) as cursor:
-        cursor.execute(_SQL[key][0], [*(f.get_db_prep_save(f.pre_save(obj, False), db) for f in fields), obj.pk])
+        cursor.execute(sql, [*(f.get_db_prep_save(f.pre_save(obj, False), db) for f in fields), obj.pk])
