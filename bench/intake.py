@@ -22,10 +22,10 @@ the servers: ratios are only comparable within one client).
 Printed: acknowledged bundles/s, p50/p99 latency, the servers' CPU per acknowledged request
 (user + system time of gunicorn's workers: steadier than rates when other work shares the
 CPUs), the ratios (targets: Harbour >= 0.8 x the Django view, >= 0.5 x the bare app), the web
-workers' memory (RSS summed over gunicorn's
-workers) before and after the load and around a burst of 25 MB deliveries (`--big`, default
-16 posts, 4 at a time), and the worker's processing rate over the bundles Harbour stored
-(harbour.core.worker.run_until_idle(); target median <= 5 ms per bundle).
+workers' memory (RSS summed over gunicorn's workers) before and after the load and around a
+burst of 25 MB deliveries (`--big`, default 16 posts, 4 at a time), and the worker's processing
+rate over the bundles Harbour stored (harbour.core.worker.run_until_idle(); target median
+<= 5 ms per bundle).
 
 Rounds (`--rounds`) interleave the servers. Each round also shows the busiest gunicorn worker's
 share of the server's CPU: a worker that accepted most of wrk's keep-alive connections serves
@@ -181,9 +181,6 @@ class Server:
             except (OSError, IndexError, ValueError):
                 pass
         return seconds
-
-    def cpu_seconds(self) -> float:
-        return sum(self.cpu_by_worker().values())
 
     def stop(self) -> None:
         self.process.terminate()

@@ -10,9 +10,9 @@ from datetime import datetime
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, InterfaceError, connections, transaction
 
 from harbour.clinics.models import OceanSettings
+from harbour.core.cursors import again_if_gone, bound_cursor
 from harbour.fhir.model import Envelope
 from harbour.intake import lookup
-from harbour.core.cursors import again_if_gone, bound_cursor
 from harbour.intake.models import InboundMessage
 
 log = logging.getLogger("harbour.intake")
