@@ -1,9 +1,10 @@
 """Store first: the raw message is committed before Ocean gets its 200."""
 import hashlib
 import logging
+import os
 import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,6 +15,11 @@ from harbour.core.cursors import again_if_gone, bound_cursor
 from harbour.fhir.model import Envelope
 from harbour.intake import lookup
 from harbour.intake.models import InboundMessage
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: the processes meet SQLite's busy handler there
+    fcntl = None
 
 log = logging.getLogger("harbour.intake")
 
@@ -36,15 +42,56 @@ def own_transaction(db=None):
 
 # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in SQLite's
 # busy handler (1, 2, 5, 10... ms) before it tries again: under concurrent deliveries most of a
-# request's time went to those sleeps. The threads of one process take turns on this lock
-# instead (a waiting thread wakes as soon as the lock is free); only other processes still meet
-# the busy handler. Not inside a transaction: that one may hold SQLite's lock already.
+# request's time went to those sleeps, and while one thread slept its process's other writers
+# waited behind it. So intake writers take turns on locks that wake the next one as soon as
+# the lock is free: the threads of one process on a thread lock, the server's processes on a
+# file lock beside the database (flock: released by the kernel if a process dies). Other
+# writers (the worker, the pages) still meet the busy handler. Not inside a transaction: that
+# one may hold SQLite's lock already.
 _SQLITE_WRITER = threading.Lock()
+_lock_files: dict[str, int] = {}  # database path -> this process's descriptor of its lock file
+
+
+def _forget_lock_files() -> None:
+    # A forked child must open its own descriptor: flock locks belong to the open file, which a
+    # descriptor inherited across fork() shares with the parent, so they would not exclude each other.
+    for fd in _lock_files.values():
+        os.close(fd)
+    _lock_files.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_lock_files)
+
+
+def _lock_file(db) -> int | None:
+    """This process's descriptor of the database's writer lock file (None: in memory, or no flock)."""
+    if fcntl is None or db.is_in_memory_db():
+        return None
+    name = str(db.settings_dict["NAME"])
+    fd = _lock_files.get(name)
+    if fd is None:
+        fd = _lock_files[name] = os.open(f"{name}-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    return fd
+
+
+@contextmanager
+def _sqlite_writer_turn(db):
+    with _SQLITE_WRITER:
+        fd = _lock_file(db)
+        if fd is None:
+            yield
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _writer_turn(db):
     if db.vendor == "sqlite" and not db.in_atomic_block:
-        return _SQLITE_WRITER
+        return _sqlite_writer_turn(db)
     return nullcontext()
 
 
