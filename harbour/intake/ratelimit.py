@@ -14,6 +14,7 @@ Policy (settings, with these defaults):
   address from the right of X-Forwarded-For. Left at 0 behind a proxy, every caller shares the
   proxy's address and one bad caller could block Ocean: set it in such deployments.
 """
+import functools
 import ipaddress
 import math
 from datetime import datetime, timedelta
@@ -45,12 +46,20 @@ def client_address(request) -> str | None:
         hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
         if len(hops) >= proxies:
             address = hops[-proxies]
+    return _canonical(address.strip())
+
+
+# Both below run on every delivery, and Ocean calls from a handful of addresses: each process
+# keeps the answers for the addresses it saw last instead of parsing them again.
+@functools.lru_cache(maxsize=1024)
+def _canonical(address: str) -> str | None:
     try:
-        return str(ipaddress.ip_address(address.strip()))
+        return str(ipaddress.ip_address(address))
     except ValueError:
         return None
 
 
+@functools.lru_cache(maxsize=1024)
 def throttle_key(address: str | None) -> str | None:
     """What failures are counted under: the IPv4 address, or the IPv6 /64. None: not limited."""
     if address is None:
