@@ -18,7 +18,7 @@ from harbour.intake.models import InboundMessage
 
 try:
     import fcntl
-except ImportError:  # not on Windows: the processes meet SQLite's busy handler there
+except ImportError:  # Windows: the processes meet in SQLite's busy handler there, as before
     fcntl = None
 
 log = logging.getLogger("harbour.intake")
