@@ -49,14 +49,15 @@ def own_transaction(db=None):
 # writers (the worker, the pages) still meet the busy handler. Not inside a transaction: that
 # one may hold SQLite's lock already.
 _SQLITE_WRITER = threading.Lock()
-_lock_files: dict[str, int] = {}  # database path -> this process's descriptor of its lock file
+_lock_files: dict[str, int] = {}  # database path -> this process's descriptor of its lock file (-1: none)
 
 
 def _forget_lock_files() -> None:
     # A forked child must open its own descriptor: flock locks belong to the open file, which a
     # descriptor inherited across fork() shares with the parent, so they would not exclude each other.
     for fd in _lock_files.values():
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
     _lock_files.clear()
 
 
@@ -65,28 +66,40 @@ if hasattr(os, "register_at_fork"):
 
 
 def _lock_file(db) -> int | None:
-    """This process's descriptor of the database's writer lock file (None: in memory, or no flock)."""
+    """This process's descriptor of the database's writer lock file (None: in memory, no flock,
+    or the file cannot be opened, when the processes meet in SQLite's busy handler as before)."""
     if fcntl is None or db.is_in_memory_db():
         return None
     name = str(db.settings_dict["NAME"])
     fd = _lock_files.get(name)
     if fd is None:
-        fd = _lock_files[name] = os.open(f"{name}-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    return fd
+        try:
+            fd = os.open(f"{name}-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:  # a slower intake, never a refused delivery
+            log.warning("the intake's writer lock file could not be opened (%s): using SQLite's busy handler", type(exc).__name__)
+            fd = -1
+        _lock_files[name] = fd
+    return fd if fd >= 0 else None
 
 
 @contextmanager
 def _sqlite_writer_turn(db):
     with _SQLITE_WRITER:
         fd = _lock_file(db)
-        if fd is None:
-            yield
-            return
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        locked = False
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                locked = True
+            except OSError as exc:  # e.g. ENOLCK on a network file system: SQLite still guards the write
+                log.warning("the intake's writer lock could not be taken (%s): using SQLite's busy handler", type(exc).__name__)
+                _lock_files[str(db.settings_dict["NAME"])] = -1  # not tried again by this process
+                os.close(fd)
         try:
             yield
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            if locked:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _writer_turn(db):

@@ -3,6 +3,7 @@
 Threads of one process share a thread lock; the server's processes an flock on a file beside the
 database. These tests use their own SQLite file whatever the test database is.
 """
+import errno
 import fcntl
 import os
 
@@ -93,3 +94,37 @@ def test_no_file_lock_for_an_in_memory_database_or_another_engine():
     if db.vendor != "sqlite":
         with store._writer_turn(db):
             assert not store._SQLITE_WRITER.locked()
+
+
+def test_a_lock_file_that_cannot_be_opened_slows_the_intake_but_refuses_nothing(file_db, tmp_path, caplog,
+                                                                               django_db_blocker):
+    (tmp_path / "h.sqlite3-writer.lock").mkdir()  # a directory where the file should be
+    with django_db_blocker.unblock():  # this test's own SQLite file, not the test database
+        for _ in range(2):
+            with store._writer_turn(file_db):
+                with file_db.cursor() as cursor:  # the write itself goes ahead
+                    cursor.execute("CREATE TABLE IF NOT EXISTS kept (n INTEGER)")
+                    cursor.execute("INSERT INTO kept VALUES (1)")
+        with file_db.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM kept")
+            assert cursor.fetchone() == (2,)
+    warnings = [r.getMessage() for r in caplog.records if "writer lock file could not be opened" in r.getMessage()]
+    assert warnings == ["the intake's writer lock file could not be opened (IsADirectoryError): using SQLite's busy handler"]
+    assert not store._SQLITE_WRITER.locked()
+
+
+def test_a_file_system_without_locks_falls_back_to_sqlites_own(file_db, tmp_path, monkeypatch, caplog):
+    # ENOLCK (some network file systems) cannot be had on this machine's disk: fcntl.flock is the boundary.
+    calls = []
+
+    def no_locks(fd, operation):
+        calls.append(operation)
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(store.fcntl, "flock", no_locks)
+    for _ in range(2):
+        with store._writer_turn(file_db):
+            pass
+    assert calls == [fcntl.LOCK_EX]  # given up after the first failure, never "unlocked"
+    assert sum("writer lock could not be taken (OSError)" in r.getMessage() for r in caplog.records) == 1
+    assert store._lock_file(file_db) is None
