@@ -13,6 +13,8 @@ context-local storage, and the fields ask it for every value (a tenth of a new r
 """
 from __future__ import annotations
 
+import functools
+from contextlib import contextmanager
 from typing import NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
@@ -83,6 +85,32 @@ def insert(objs, *, ignore_conflicts: bool = False) -> None:
             batch = objs[start:start + BATCH_ROWS]
             cursor.execute(statement.head + ", ".join([statement.row] * len(batch)) + statement.tail,
                            [value for obj in batch for value in _values(db, obj, statement.fields)])
+
+
+@contextmanager
+def sent_together():
+    """PostgreSQL: the statements run inside are sent one after the other without waiting for
+    each answer (libpq's pipeline mode), and the answers are read at the end: one round trip
+    instead of one per statement. An error comes out at the end, as Django's.
+
+    Only for statements that read nothing back: `insert` and the form answers' INSERT. Until
+    the answers are read, psycopg reports `rowcount` as -1, and Django relies on it (`save()`
+    of an existing row, `save(update_fields=...)`, `update()`). Elsewhere: the statements as usual.
+    """
+    db = _db()
+    if db.vendor != "postgresql" or not _pipeline_supported():
+        yield
+        return
+    db.ensure_connection()
+    with db.wrap_database_errors, db.connection.pipeline():
+        yield
+
+
+@functools.cache
+def _pipeline_supported() -> bool:
+    import psycopg
+
+    return psycopg.Pipeline.is_supported()  # libpq 14 or newer
 
 
 def insert_one(obj, *, ignore_conflicts: bool = False) -> bool:

@@ -244,11 +244,15 @@ class _Apply:
         newer = created or self._is_newer(referral)
         old_status = referral.status
 
+        new_rows = None
         if created:
             self._event("first_seen_in_update" if referral.first_seen_in_update else "referral_received",
                         {"direction": referral.direction}, key=self._msg_key("created"))
-            self._write_form(replace=False)
-            self._write_attachments(existing={})
+            # Written at the end with the timeline entries, in one round trip (rows.sent_together);
+            # nothing in between reads them.
+            attachments, _ = self._new_attachments(existing={})
+            self._attachment_events(attachments)
+            new_rows = (self._form_rows(), attachments)
         elif newer:
             if event in CREATING_EVENTS:
                 self._event("referral_resent", {}, key=self._msg_key("resent"))
@@ -281,7 +285,11 @@ class _Apply:
         referral.ocean_folder = lifecycle.ocean_folder(referral.status, referral.direction, confirmed)
         if referral.status != old_status and referral.status == Status.CANCELLED:
             referral.attention = ""
-        self._flush_events()
+        with rows.sent_together():
+            if new_rows is not None:
+                _insert_form_answers(new_rows[0])
+                rows.insert(new_rows[1])
+            self._flush_events()
         changed = [name for name, value in self._values(referral).items() if self.saved_values.get(name) != value]
         if changed:
             referral.save(update_fields=[*changed, "updated_at"])
@@ -332,18 +340,22 @@ class _Apply:
     # --- form and attachments -----------------------------------------------------------
 
     def _write_form(self, *, replace: bool) -> None:
-        form = self.message.form
-        referral = self.referral
         if replace:
-            FormAnswer.objects.filter(referral=referral).delete()
-        if form is None or not form.items:
-            return
-        _insert_form_answers([
-            (referral.pk, position, (item.link_id or "")[:200], item.label or "", "\n".join(item.answers), bool(item.hidden))
-            for position, item in enumerate(form.items)
-        ])
+            FormAnswer.objects.filter(referral=self.referral).delete()
+        _insert_form_answers(self._form_rows())
 
-    def _write_attachments(self, existing: dict) -> None:
+    def _form_rows(self) -> list[tuple]:
+        form = self.message.form
+        if form is None or not form.items:
+            return []
+        return [
+            (self.referral.pk, position, (item.link_id or "")[:200], item.label or "", "\n".join(item.answers),
+             bool(item.hidden))
+            for position, item in enumerate(form.items)
+        ]
+
+    def _new_attachments(self, existing: dict) -> tuple[list[Attachment], set]:
+        """The message's documents that `existing` (key -> (pk, removed)) lacks, and every key it names."""
         referral = self.referral
         seen, new = set(), []
         for att in self.message.attachments:
@@ -359,11 +371,17 @@ class _Apply:
                 content_type=(att.content_type or "")[:100], size=att.size, created=att.creation,
                 ocean_status=(att.status or "")[:30],
             ))
+        return new, seen
+
+    def _attachment_events(self, new: list[Attachment]) -> None:
+        for att in new:
+            self._event("attachment_added", {"kind": att.kind, "title": att.title}, key=dedupe.attachment_key(att.key))
+
+    def _write_attachments(self, existing: dict) -> None:
+        new, seen = self._new_attachments(existing)
         if new:
             rows.insert(new)
-            for att in new:
-                self._event("attachment_added", {"kind": att.kind, "title": att.title},
-                            key=dedupe.attachment_key(att.key))
+            self._attachment_events(new)
         if not self.message.attachments:
             return  # a bundle without documents says nothing about removals
         gone = [pk for key, (pk, removed) in existing.items() if key not in seen and not removed]

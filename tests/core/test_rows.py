@@ -82,3 +82,66 @@ def test_insert_many_in_batches_skips_known_keys(clinic):
     assert parent.events.get(dedupe_key="k7").occurred_at == WHEN
     with pytest.raises(IntegrityError), transaction.atomic():
         rows.insert([event("seen")])
+
+
+def _event_of(parent, key):
+    return Event(clinic=parent.clinic, referral=parent, code="note", params={}, dedupe_key=key, occurred_at=WHEN)
+
+
+def _protocol(run) -> list[str]:
+    """The messages this connection sent to PostgreSQL while run() ran (libpq's trace), by name."""
+    import tempfile
+
+    import psycopg
+
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    with tempfile.TemporaryFile("w+") as out:
+        pgconn.trace(out.fileno())
+        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            run()
+        finally:
+            pgconn.untrace()
+        out.seek(0)
+        return [line.split("\t")[2] for line in out.read().splitlines() if line.startswith("F\t")]
+
+
+def test_statements_sent_together_wait_for_one_answer_on_postgresql(clinic):
+    """Three INSERTs: on PostgreSQL one Sync (one wait for the server) instead of three; elsewhere
+    they run as usual, each at once."""
+    parent = referral(clinic, "r")
+    parent.save()
+
+    def three(prefix):
+        for i in range(3):
+            rows.insert([_event_of(parent, f"{prefix}{i}")])
+            if connection.vendor != "postgresql":  # already written: nothing is held back
+                assert parent.events.filter(dedupe_key=f"{prefix}{i}").exists()
+
+    def together():
+        with rows.sent_together():
+            three("t")
+
+    if connection.vendor == "postgresql":
+        one_by_one, sent_together = _protocol(lambda: three("o")), _protocol(together)
+        assert one_by_one.count("Execute") == sent_together.count("Execute") == 3
+        assert one_by_one.count("Sync") == 3
+        assert sent_together.count("Sync") == 1
+    else:
+        together()
+    assert parent.events.filter(dedupe_key__startswith="t").count() == 3
+
+
+def test_an_error_among_statements_sent_together_is_djangos_and_keeps_nothing(clinic):
+    parent = referral(clinic, "r")
+    parent.save()
+    rows.insert([_event_of(parent, "seen")])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        with rows.sent_together():
+            rows.insert([_event_of(parent, "before")])
+            rows.insert([_event_of(parent, "seen")])  # breaks the unique dedupe key
+            rows.insert([_event_of(parent, "after")])
+    assert list(parent.events.values_list("dedupe_key", flat=True)) == ["seen"]
+    rows.insert([_event_of(parent, "later")])  # the connection is usable again
+    assert parent.events.count() == 2

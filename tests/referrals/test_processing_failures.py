@@ -96,7 +96,7 @@ def test_a_failure_after_some_writes_undoes_them_all_and_is_recorded(clinic, sit
         assert Referral.objects.filter(ocean_ref=self.referral.ocean_ref).exists()  # written by now
         raise RuntimeError("late failure")
 
-    monkeypatch.setattr(process._Apply, "_write_attachments", broken)
+    monkeypatch.setattr(process._Apply, "_new_attachments", broken)
     if how == "worker":
         assert run_until_idle() == 1
     else:
