@@ -244,15 +244,15 @@ class _Apply:
         newer = created or self._is_newer(referral)
         old_status = referral.status
 
-        new_rows = None
+        # A new referral's form and documents: written at the end with the timeline entries, in one
+        # round trip (rows.sent_together); nothing in between reads them.
+        new_form, new_attachments = [], []
         if created:
             self._event("first_seen_in_update" if referral.first_seen_in_update else "referral_received",
                         {"direction": referral.direction}, key=self._msg_key("created"))
-            # Written at the end with the timeline entries, in one round trip (rows.sent_together);
-            # nothing in between reads them.
-            attachments, _ = self._new_attachments(existing={})
-            self._attachment_events(attachments)
-            new_rows = (self._form_rows(), attachments)
+            new_attachments, _ = self._new_attachments(existing={})
+            self._attachment_events(new_attachments)
+            new_form = self._form_rows()
         elif newer:
             if event in CREATING_EVENTS:
                 self._event("referral_resent", {}, key=self._msg_key("resent"))
@@ -286,9 +286,8 @@ class _Apply:
         if referral.status != old_status and referral.status == Status.CANCELLED:
             referral.attention = ""
         with rows.sent_together():
-            if new_rows is not None:
-                _insert_form_answers(new_rows[0])
-                rows.insert(new_rows[1])
+            _insert_form_answers(new_form)
+            rows.insert(new_attachments)
             self._flush_events()
         changed = [name for name, value in self._values(referral).items() if self.saved_values.get(name) != value]
         if changed:
@@ -323,7 +322,7 @@ class _Apply:
             referral.ocean_server = self._ocean_server() or referral.ocean_server
         for group, names in changed.items():
             if group == "form":
-                self._write_form(replace=True)
+                self._replace_form()
                 self._event("form_changed", {}, key=self._msg_key("form"))
                 continue
             names = [n for n in names if n != "ocean_status"]
@@ -339,9 +338,8 @@ class _Apply:
 
     # --- form and attachments -----------------------------------------------------------
 
-    def _write_form(self, *, replace: bool) -> None:
-        if replace:
-            FormAnswer.objects.filter(referral=self.referral).delete()
+    def _replace_form(self) -> None:
+        FormAnswer.objects.filter(referral=self.referral).delete()
         _insert_form_answers(self._form_rows())
 
     def _form_rows(self) -> list[tuple]:
