@@ -68,16 +68,18 @@ if hasattr(os, "register_at_fork"):
 def _lock_file(db) -> int | None:
     """This process's descriptor of the database's writer lock file (None: in memory, no flock,
     or the file cannot be opened, when the processes meet in SQLite's busy handler as before)."""
-    if fcntl is None or db.is_in_memory_db():
+    if fcntl is None:
         return None
     name = str(db.settings_dict["NAME"])
     fd = _lock_files.get(name)
-    if fd is None:
-        try:
-            fd = os.open(f"{name}-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:  # a slower intake, never a refused delivery
-            log.warning("the intake's writer lock file could not be opened (%s): using SQLite's busy handler", type(exc).__name__)
-            fd = -1
+    if fd is None:  # once per database and process: the answer is kept, -1 for none
+        fd = -1
+        if not db.is_in_memory_db():
+            try:
+                fd = os.open(f"{name}-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:  # a slower intake, never a refused delivery
+                log.warning("the intake's writer lock file could not be opened (%s): using SQLite's busy handler",
+                            type(exc).__name__)
         _lock_files[name] = fd
     return fd if fd >= 0 else None
 
