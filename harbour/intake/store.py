@@ -174,8 +174,7 @@ def store_message(*, guard: Guard, raw: bytes, envelope: Envelope, content_type:
         "referral_ref": clean_text(envelope.referral_ref, "referral_ref"),
     }
     try:
-        with own_transaction(db), _writer_turn(db):
-            message_id = again_if_gone(db, lambda: _insert(db, values, guard))
+        message_id = _insert(db, values, guard)
     except IntegrityError:
         kept = (
             InboundMessage.objects.filter(clinic_id=clinic_id, bundle_id=bundle_id, sha256=sha256)
@@ -238,8 +237,8 @@ class _Insert:
             else:
                 self.columns.append((field.name, None, field))
 
-    def __call__(self, db, values: dict, guard: Guard) -> int | None:
-        """The new row's id, or None when the guard refused it."""
+    def params(self, db, values: dict, guard: Guard) -> list:
+        """The statement's parameters: built before the writer's turn, which then only runs it."""
         params = [
             constant if name is None else values[name] if field is None else field.get_db_prep_save(values[name], db)
             for name, constant, field in self.columns
@@ -248,6 +247,10 @@ class _Insert:
             guard.clinic_id, guard.key_hash, guard.throttle_key or "", db.ops.adapt_datetimefield_value(guard.now),
             guard.domain or "", guard.clinic_id, guard.clinic_id,
         ]
+        return params
+
+    def run(self, db, params: list) -> int | None:
+        """The new row's id, or None when the guard refused it."""
         with bound_cursor(db) as cursor:
             cursor.execute(self.sql, params)
             if self.returning:
@@ -265,10 +268,14 @@ _INSERTS: dict[str, _Insert] = {}
 
 
 def _insert(db, values: dict, guard: Guard) -> int | None:
+    """The guarded INSERT, in the writer's turn on SQLite; its parameters are built before it,
+    so the turn (which every other delivery of the server waits for) lasts only the statement."""
     insert = _INSERTS.get(db.vendor)
     if insert is None:
         insert = _INSERTS[db.vendor] = _Insert(db)
-    return insert(db, values, guard)
+    params = insert.params(db, values, guard)
+    with own_transaction(db), _writer_turn(db):
+        return again_if_gone(db, lambda: insert.run(db, params))
 
 
 # The settings page shows the last accepted call to the second; noting the same result again
