@@ -134,3 +134,30 @@ def test_another_user_without_clinic_cannot_see(clinic, referral):
     operator.save()
     assert client_for(operator, "soleil.example.org").get(
         reverse("referrals:detail", args=[referral.pk])).status_code == 403
+
+
+def test_inbound_messages_page_reads_its_index_backwards(staff_client, clinic):
+    # inbound_by_clinic is ascending so that each intake INSERT appends to it; the page's
+    # newest-first query must still come from it, read backwards, without sorting the rows.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    constraint = connection.introspection.get_constraints(connection.cursor(), InboundMessage._meta.db_table)
+    assert constraint["inbound_by_clinic"]["columns"] == ["clinic_id", "received_at"]
+    assert constraint["inbound_by_clinic"]["orders"] == ["ASC", "ASC"]
+    for n in range(3):
+        InboundMessage.objects.create(clinic=clinic, raw=b"{}", sha256=f"{n:064d}", bundle_id=str(n))
+    with CaptureQueriesContext(connection) as queries:
+        assert staff_client.get(reverse("referrals:inbound_messages")).status_code == 200
+    listing = next(q["sql"] for q in queries.captured_queries
+                   if 'FROM "intake_inboundmessage"' in q["sql"] and "ORDER BY" in q["sql"])
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + listing)
+            plan = " ".join(row[-1] for row in cursor.fetchall())
+            assert "USING INDEX inbound_by_clinic" in plan and "TEMP B-TREE" not in plan, plan
+        else:  # a three-row table would be scanned: ask for the index's plan
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + listing)
+            plan = " ".join(row[0] for row in cursor.fetchall())
+            assert "Index Scan Backward using inbound_by_clinic" in plan, plan
