@@ -17,7 +17,7 @@ import functools
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from .cursors import bound_cursor
 
@@ -118,7 +118,7 @@ def insert_one(obj, *, ignore_conflicts: bool = False) -> bool:
     breaks a unique constraint: the fact it records is already there."""
     db = _db()
     if not db.features.can_return_columns_from_insert:
-        return _insert_one_with_savepoint(db, obj, ignore_conflicts)
+        return _insert_one_without_returning(db, obj, ignore_conflicts)
     statement = _insert_statement(db, type(obj), ignore_conflicts, returning=True)
     with bound_cursor(db) as cursor:
         cursor.execute(statement.head + statement.row + statement.tail, _values(db, obj, statement.fields))
@@ -129,17 +129,15 @@ def insert_one(obj, *, ignore_conflicts: bool = False) -> bool:
     return True
 
 
-def _insert_one_with_savepoint(db, obj, ignore_conflicts: bool) -> bool:
-    """SQLite before 3.35 (no RETURNING): the plain INSERT in a savepoint, its id from lastrowid."""
-    statement = _insert_statement(db, type(obj), False, returning=False)
-    try:
-        with transaction.atomic(using=db.alias), db.cursor() as cursor:
-            cursor.execute(statement.head + statement.row, _values(db, obj, statement.fields))
-            pk = cursor.lastrowid
-    except IntegrityError:
-        if ignore_conflicts:
+def _insert_one_without_returning(db, obj, ignore_conflicts: bool) -> bool:
+    """SQLite before 3.35 (no RETURNING): its id from lastrowid. A row skipped by ON CONFLICT DO
+    NOTHING changes no row; any other failure (NOT NULL, CHECK) is an IntegrityError, as above."""
+    statement = _insert_statement(db, type(obj), ignore_conflicts, returning=False)
+    with db.cursor() as cursor:
+        cursor.execute(statement.head + statement.row + statement.tail, _values(db, obj, statement.fields))
+        if cursor.rowcount == 0:
             return False
-        raise
+        pk = cursor.lastrowid
     _saved(db, obj, (pk,))
     generated = [f.attname for f in obj._meta.db_returning_fields if not f.primary_key]
     if generated:

@@ -59,7 +59,7 @@ def test_a_conflict_is_skipped_only_when_asked(clinic, returning):
         rows.insert_one(referral(clinic, "same"))
 
 
-def test_ignoring_conflicts_never_hides_another_failure(clinic):
+def test_ignoring_conflicts_never_hides_another_failure(clinic, returning):
     broken = Referral(clinic=clinic, ocean_ref="x", last_activity_at=WHEN)
     broken.clinic_id = None  # NOT NULL: an error, not a conflict (SQLite's INSERT OR IGNORE would skip it)
     with pytest.raises(IntegrityError), transaction.atomic():
