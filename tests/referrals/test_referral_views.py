@@ -1,5 +1,7 @@
 """Staff pages: tenant isolation, what the referral page shows, the inbound log and reprocessing."""
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from harbour.core.worker import run_until_idle
@@ -139,10 +141,8 @@ def test_another_user_without_clinic_cannot_see(clinic, referral):
 def test_inbound_messages_page_reads_its_index_backwards(staff_client, clinic):
     # inbound_by_clinic is ascending so that each intake INSERT appends to it; the page's
     # newest-first query must still come from it, read backwards, without sorting the rows.
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    constraint = connection.introspection.get_constraints(connection.cursor(), InboundMessage._meta.db_table)
+    with connection.cursor() as cursor:
+        constraint = connection.introspection.get_constraints(cursor, InboundMessage._meta.db_table)
     assert constraint["inbound_by_clinic"]["columns"] == ["clinic_id", "received_at"]
     assert constraint["inbound_by_clinic"]["orders"] == ["ASC", "ASC"]
     for n in range(3):
