@@ -2,7 +2,7 @@
 
 On SQLite a row's columns are stored in order and a large value's tail goes to overflow pages, so
 a column after the body is read through all of them (bench/inbound_list.py: the page filtered by
-outcome went from 146-193 ms to 33-39 ms with 20,000 messages once the body was last).
+outcome went from a median of 146-193 ms to 33-39 ms with 20,000 messages once the body was last).
 """
 import hashlib
 import importlib
