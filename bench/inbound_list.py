@@ -17,27 +17,16 @@ overflow pages too (intake migration 0005 moved them last; docs/performance.md h
 """
 import argparse
 import hashlib
-import os
 import random
-import statistics
-import sys
-import tempfile
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import orjson
+from page_timing import ROOT, setup_django, time_baseline, time_pages
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 FIXTURE = ROOT / "tests" / "fixtures" / "bundles" / "add-service-request.back-pain.json"
 STATES = [("processed", 96), ("failed", 2), ("unknown_event", 1), ("duplicate", 1)]
-
-
-def percentile(values, q):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def main():
@@ -45,16 +34,7 @@ def main():
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    tmp = tempfile.mkdtemp(prefix="harbour-bench-")
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
-    os.environ.setdefault("HARBOUR_VAR_DIR", tmp)
-    os.environ["HARBOUR_LOG_LEVEL"] = "WARNING"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "harbour.settings"
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
+    setup_django()
     from django.db import connection, transaction
     from django.test import Client
     from django.utils import timezone
@@ -62,8 +42,6 @@ def main():
     from harbour.clinics.models import Clinic, ClinicDomain, OceanSettings, User
     from harbour.intake.models import InboundMessage
 
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    call_command("migrate", verbosity=0)
     rng = random.Random(7)
     now = timezone.now()
     suffix = uuid.uuid4().hex[:8]
@@ -114,21 +92,6 @@ def main():
     urls = {"all": "/referrals/inbound/", **{state: f"/referrals/inbound/?state={state}" for state in states},
             "page 20": "/referrals/inbound/?page=20"}
 
-    cpu_samples: list[float] = []
-
-    def timed(call, runs):
-        """Wall-clock ms per call; the process's CPU ms go to cpu_samples (steady on a busy machine)."""
-        for _ in range(3):
-            call()
-        samples = []
-        cpu_samples.clear()
-        for _ in range(runs):
-            started, cpu = time.perf_counter(), time.process_time()
-            call()
-            samples.append((time.perf_counter() - started) * 1000)
-            cpu_samples.append((time.process_time() - cpu) * 1000)
-        return samples
-
     def baseline():
         with connection.cursor() as cursor:
             cursor.execute(
@@ -136,23 +99,8 @@ def main():
                 "WHERE clinic_id = %s ORDER BY received_at DESC, id DESC LIMIT 50", [clinic.pk])
             cursor.fetchall()
 
-    base = timed(baseline, args.runs * 5)
-    base_p50 = statistics.median(base)
-    print(f"baseline bare SELECT … LIMIT 50: p50 {base_p50:.2f} ms, p95 {percentile(base, 0.95):.2f} ms "
-          f"(CPU p50 {statistics.median(cpu_samples):.2f} ms)")
-    print(f"{'URL':16} {'p50 ms':>8} {'p95 ms':>8} {'x base':>8} {'CPU p50':>8} {'CPU p95':>8}")
-    worst = 0.0
-    for name, url in urls.items():
-        response = client.get(url)
-        assert response.status_code == 200, (url, response.status_code)
-        samples = timed(lambda: client.get(url), args.runs)
-        p50, p95 = statistics.median(samples), percentile(samples, 0.95)
-        worst = max(worst, p95)
-        print(f"{name:16} {p50:8.1f} {p95:8.1f} {p50 / base_p50:8.0f} {statistics.median(cpu_samples):8.1f} "
-              f"{percentile(cpu_samples, 0.95):8.1f}")
-    print(f"worst p95 {worst:.1f} ms (target <= 150 ms): {'OK' if worst <= 150 else 'OVER'}; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-
+    base_p50 = time_baseline(baseline, args.runs * 5)
+    time_pages(client, urls, args.runs, base_p50, target_ms=150)
 
 if __name__ == "__main__":
     main()
