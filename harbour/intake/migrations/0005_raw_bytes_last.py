@@ -1,8 +1,8 @@
 """On SQLite, rebuild the inbound table with the raw bytes as its last column (models.py says why).
 
 SQLite cannot move a column: the table is copied into a new one (Django's own way of altering a
-SQLite table), which takes time and free disk space in proportion to the table: about 4 s for
-20,000 messages of 17 KB (330 MB) here. PostgreSQL keeps large values out of the row already:
+SQLite table), which takes time and free disk space in proportion to the table: about 6 s for
+20,000 messages of 17 KB (344 MB) here. PostgreSQL keeps large values out of the row already:
 nothing to do there.
 """
 from django.db import migrations
