@@ -115,33 +115,24 @@ def _pipeline_supported() -> bool:
 
 def insert_one(obj, *, ignore_conflicts: bool = False) -> bool:
     """Insert one row and set its id; False (nothing written) if ignore_conflicts and the row
-    breaks a unique constraint: the fact it records is already there."""
+    breaks a unique constraint: the fact it records is already there. Any other failure (NOT
+    NULL, CHECK) is an IntegrityError."""
     db = _db()
-    if not db.features.can_return_columns_from_insert:
-        return _insert_one_without_returning(db, obj, ignore_conflicts)
-    statement = _insert_statement(db, type(obj), ignore_conflicts, returning=True)
+    returning = db.features.can_return_columns_from_insert
+    statement = _insert_statement(db, type(obj), ignore_conflicts, returning=returning)
     with bound_cursor(db) as cursor:
         cursor.execute(statement.head + statement.row + statement.tail, _values(db, obj, statement.fields))
-        row = cursor.fetchone()
+        if returning:
+            row = cursor.fetchone()
+        else:  # SQLite before 3.35: the id from lastrowid; a row skipped by ON CONFLICT changed none
+            row = (cursor.lastrowid,) if cursor.rowcount else None
     if row is None:
         return False
     _saved(db, obj, row)
-    return True
-
-
-def _insert_one_without_returning(db, obj, ignore_conflicts: bool) -> bool:
-    """SQLite before 3.35 (no RETURNING): its id from lastrowid. A row skipped by ON CONFLICT DO
-    NOTHING changes no row; any other failure (NOT NULL, CHECK) is an IntegrityError, as above."""
-    statement = _insert_statement(db, type(obj), ignore_conflicts, returning=False)
-    with db.cursor() as cursor:
-        cursor.execute(statement.head + statement.row + statement.tail, _values(db, obj, statement.fields))
-        if cursor.rowcount == 0:
-            return False
-        pk = cursor.lastrowid
-    _saved(db, obj, (pk,))
-    generated = [f.attname for f in obj._meta.db_returning_fields if not f.primary_key]
-    if generated:
-        obj.refresh_from_db(fields=generated)
+    if not returning:  # the other generated values were not read back with the id
+        generated = [f.attname for f in obj._meta.db_returning_fields if not f.primary_key]
+        if generated:
+            obj.refresh_from_db(fields=generated)
     return True
 
 
