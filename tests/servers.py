@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +32,22 @@ START_TIMEOUT = 90
 _INHERITED_OUT = {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "SANDBOX_DATABASE_URL", "HARBOUR_VAR_DIR"}
 
 
+_ports_given: set[int] = set()
+_ports_lock = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port, never one this process has handed out before: the kernel may give
+    the same free port to two servers started at once (start_together), and one then fails to
+    bind while the other answers its health checks."""
+    with _ports_lock:
+        while True:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            if port not in _ports_given:
+                _ports_given.add(port)
+                return port
 
 
 @dataclass
@@ -47,6 +60,7 @@ class Server:
     var_dir: Path
     processes: dict = field(default_factory=dict)
     database_cleanup: object = None
+    web_log: tuple | None = None  # (log path, its size when the web process started)
 
     @property
     def cli(self) -> list[str]:
@@ -105,7 +119,19 @@ class Server:
     def start_web(self, name: str = "serve") -> None:
         """The web process (`serve`: gunicorn, 1 worker x 8 threads) on the server's port."""
         port = self.base_url.rsplit(":", 1)[1]
+        path = self.var_dir / "logs" / f"{name}.log"
+        self.web_log = (path, path.stat().st_size if path.exists() else 0)
         self.start_process(name, ["serve", "--host", "127.0.0.1", "--port", port, "--workers", "1", "--threads", "8"])
+
+    def listening(self) -> bool:
+        """Whether our web process says it bound our port (gunicorn's "Listening at" line, written
+        since it started): a 200 on the port alone could come from another server."""
+        if self.web_log is None:
+            return True
+        path, offset = self.web_log
+        with open(path, "rb") as log:
+            log.seek(offset)
+            return f"Listening at: {self.base_url} ".encode() in log.read()
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Send `sig` to one of our processes and its children (gunicorn's workers), and reap it."""
@@ -130,7 +156,7 @@ class Server:
                 if process.poll() is not None:
                     raise RuntimeError(f"{self.kind} {name} exited with {process.returncode}\n{self.logs()}")
             try:
-                if httpx.get(self.base_url + path, timeout=2).status_code == 200:
+                if httpx.get(self.base_url + path, timeout=2).status_code == 200 and self.listening():
                     return
             except httpx.HTTPError:
                 pass

@@ -291,8 +291,7 @@ def stop_web(server) -> None:
 
 
 def start_web(server) -> None:
-    port = server.base_url.rsplit(":", 1)[1]
-    server.start_process("serve", ["serve", "--host", "127.0.0.1", "--port", port, "--workers", "1", "--threads", "8"])
+    server.start_web()
     server.wait_ready()
 
 
