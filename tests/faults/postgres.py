@@ -10,10 +10,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.servers import free_port
 
 
 def pg_bin() -> Path:
@@ -25,16 +26,10 @@ def pg_bin() -> Path:
     return Path(found)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Cluster:
     def __init__(self):
         self.bin = pg_bin()
-        self.port = _free_port()
+        self.port = free_port()  # shared with the servers': never a port one of them was given
         # Not under pytest's tmp_path: PostgreSQL runs as the postgres user when we are root,
         # and pytest's directories are private to root.
         self.dir = Path(tempfile.mkdtemp(prefix="harbour-fault-pg-"))
