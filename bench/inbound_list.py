@@ -18,12 +18,11 @@ overflow pages too (intake migration 0005 moved them last; docs/performance.md h
 import argparse
 import hashlib
 import random
-import time
 import uuid
 from datetime import timedelta
 
 import orjson
-from page_timing import ROOT, setup_django, time_baseline, time_pages
+from page_timing import ROOT, bulk_insert, insert_columns, make_clinic, setup_django, time_baseline, time_pages
 
 FIXTURE = ROOT / "tests" / "fixtures" / "bundles" / "add-service-request.back-pain.json"
 STATES = [("processed", 96), ("failed", 2), ("unknown_event", 1), ("duplicate", 1)]
@@ -35,56 +34,42 @@ def main():
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     setup_django()
-    from django.db import connection, transaction
+    from django.db import connection
     from django.test import Client
     from django.utils import timezone
 
-    from harbour.clinics.models import Clinic, ClinicDomain, OceanSettings, User
+    from harbour.clinics.models import User
     from harbour.intake.models import InboundMessage
 
     rng = random.Random(7)
     now = timezone.now()
     suffix = uuid.uuid4().hex[:8]
-    clinic = Clinic.objects.create(name=f"Bench {suffix}")
-    ClinicDomain.objects.create(clinic=clinic, domain=f"bench-{suffix}.example.org")
-    OceanSettings.objects.create(clinic=clinic, site_number="1234")
-
-    # executemany, as bench/referral_list.py: the ORM would spend minutes preparing the rows.
+    clinic = make_clinic("Bench", suffix)
     template = FIXTURE.read_bytes()
     template_id = orjson.loads(template)["id"].encode()
-    columns = [f for f in InboundMessage._meta.concrete_fields if not f.primary_key]
-    sql = (f"INSERT INTO {connection.ops.quote_name(InboundMessage._meta.db_table)} "
-           f"({', '.join(connection.ops.quote_name(f.column) for f in columns)}) "
-           f"VALUES ({', '.join(['%s'] * len(columns))})")
+    columns = insert_columns(InboundMessage)
     states, weights = zip(*STATES)
-    started = time.perf_counter()
-    batch = []
 
-    def flush():
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.executemany(sql, batch)
-        batch.clear()
+    def rows():
+        for n in range(args.messages):
+            bundle_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            raw = template.replace(template_id, bundle_id.encode(), 1)
+            state = rng.choices(states, weights)[0]
+            values = {
+                "clinic": clinic.pk, "received_at": now - timedelta(minutes=args.messages - n), "raw": raw,
+                "sha256": hashlib.sha256(raw).hexdigest(), "content_type": "application/fhir+json",
+                "remote_addr": "127.0.0.1", "bundle_id": bundle_id, "header_id": bundle_id,
+                "event_code": "add-service-request",
+                "referral_ref": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "state": state, "attempts": 1, "error": "ValueError: bench" if state == "failed" else "",
+                "warnings": [], "processed_at": now,
+            }
+            yield [f.get_db_prep_save(values[f.name], connection) for f in columns]
 
-    for n in range(args.messages):
-        bundle_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        raw = template.replace(template_id, bundle_id.encode(), 1)
-        state = rng.choices(states, weights)[0]
-        values = {
-            "clinic": clinic.pk, "received_at": now - timedelta(minutes=args.messages - n), "raw": raw,
-            "sha256": hashlib.sha256(raw).hexdigest(), "content_type": "application/fhir+json",
-            "remote_addr": "127.0.0.1", "bundle_id": bundle_id, "header_id": bundle_id,
-            "event_code": "add-service-request", "referral_ref": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "state": state, "attempts": 1, "error": "ValueError: bench" if state == "failed" else "",
-            "warnings": [], "processed_at": now,
-        }
-        batch.append([f.get_db_prep_save(values[f.name], connection) for f in columns])
-        if len(batch) == 1000:
-            flush()
-    if batch:
-        flush()
+    took = bulk_insert(InboundMessage, rows(), batch_size=1000)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    print(f"{connection.vendor}: {args.messages} inbound messages created in {time.perf_counter() - started:.1f} s")
+    print(f"{connection.vendor}: {args.messages} inbound messages created in {took:.1f} s")
 
     user = User.objects.create_user(username=f"bench-{suffix}", password="x", clinic=clinic)
     client = Client(HTTP_HOST=f"bench-{suffix}.example.org", HTTP_ACCEPT_LANGUAGE="en")

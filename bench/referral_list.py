@@ -19,11 +19,10 @@ Target: p95 <= 150 ms for every URL.
 """
 import argparse
 import random
-import time
 import uuid
 from datetime import timedelta
 
-from page_timing import setup_django, time_baseline, time_pages
+from page_timing import bulk_insert, insert_columns, make_clinic, setup_django, time_baseline, time_pages
 
 FAMILY = ["Tremblay", "Gagnon", "Roy", "Côté", "Bouchard", "Gauthier", "Morin", "Lavoie", "Fortin", "Gagné",
           "Ouellet", "Pelletier", "Bélanger", "Lévesque", "Bergeron", "Leblanc", "Paquette", "Girard", "Simard",
@@ -44,11 +43,11 @@ def main():
     parser.add_argument("--runs", type=int, default=40)
     args = parser.parse_args()
     setup_django()
-    from django.db import connection, transaction
+    from django.db import connection
     from django.test import Client
     from django.utils import timezone
 
-    from harbour.clinics.models import Clinic, ClinicDomain, OceanSettings, User
+    from harbour.clinics.models import User
     from harbour.ocean.models import OutboundMessage
     from harbour.referrals.models import Referral, ReferralRead
 
@@ -56,35 +55,15 @@ def main():
     now = timezone.now()
     suffix = uuid.uuid4().hex[:8]
 
-    def make_clinic(name):
-        clinic = Clinic.objects.create(name=f"{name} {suffix}")
-        ClinicDomain.objects.create(clinic=clinic, domain=f"{name.lower()}-{suffix}.example.org")
-        OceanSettings.objects.create(clinic=clinic, site_number="1234")
-        return clinic
-
-    # Rows go in with executemany: the ORM's bulk_create prepares ~50 values a row in Python and
-    # SQLite batches of 20 rows, which made the 100,000 rows a minute-long wait.
-    columns = [f for f in Referral._meta.concrete_fields
-               if not f.primary_key and not getattr(f, "generated", False)]
+    columns = insert_columns(Referral)
     template = Referral(clinic_id=0, last_activity_at=now)
     template.created_at = template.updated_at = now
     defaults = {f.attname: f.get_db_prep_save(getattr(template, f.attname), connection) for f in columns}
-    table = Referral._meta.db_table
-    sql = (f"INSERT INTO {connection.ops.quote_name(table)} ({', '.join(connection.ops.quote_name(f.column) for f in columns)}) "
-           f"VALUES ({', '.join(['%s'] * len(columns))})")
     when = connection.ops.adapt_datetimefield_value
 
     def fill(clinic, count):
-        started = time.perf_counter()
         folders, weights = zip(*FOLDERS)
-        batch = []
-
-        def flush():
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.executemany(sql, batch)
-            batch.clear()
-
-        for n in range(count):
+        for _ in range(count):
             roll = rng.random()
             direction = "received" if roll < 0.85 else "sent" if roll < 0.98 else "unknown"
             folder = "sent" if direction == "sent" and rng.random() < 0.5 else rng.choices(folders, weights)[0]
@@ -96,16 +75,11 @@ def main():
                        referrer_name=f"Dr {rng.choice(FAMILY)}", category_display="Physiotherapy",
                        authored_at=when(activity - timedelta(days=rng.randrange(0, 30))),
                        last_activity_at=when(activity))
-            batch.append([row[f.attname] for f in columns])
-            if len(batch) == 5000:
-                flush()
-        if batch:
-            flush()
-        return time.perf_counter() - started
+            yield [row[f.attname] for f in columns]
 
-    clinic, other = make_clinic("Bench"), make_clinic("Other")
-    took = fill(clinic, args.referrals)
-    fill(other, args.referrals // 10)
+    clinic, other = make_clinic("Bench", suffix), make_clinic("Other", suffix)
+    took = bulk_insert(Referral, fill(clinic, args.referrals), batch_size=5000)
+    bulk_insert(Referral, fill(other, args.referrals // 10), batch_size=5000)
     user = User.objects.create_user(username=f"bench-{suffix}", password="x", clinic=clinic)
     user.date_joined = now - timedelta(days=3 * 365)
     user.save()
