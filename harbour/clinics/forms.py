@@ -85,6 +85,11 @@ class OceanSettingsForm(forms.Form):
             raise ValidationError(
                 _("The site number contains digits only (Ocean: Menu > Admin > Site Account)."), code="digits"
             )
+        if not value.strip("0"):
+            raise ValidationError(
+                _("0 is not an Ocean site number. Copy the “Site Number” from Ocean: Menu > Admin > Site Account."),
+                code="zero",
+            )
         return value
 
     def clean_custom_server_url(self):
@@ -129,6 +134,12 @@ class OceanSettingsForm(forms.Form):
             self.add_error("oauth_client_id", _("Enter the Client ID that Ocean showed with this secret."))
         if client_id and "oauth_client_secret" in data and not secret and not self.ocean.has_client_secret:
             self.add_error("oauth_client_secret", _("Enter the secret that Ocean showed with this Client ID."))
+        if "oauth_client_id" in data and not client_id and not secret and self.ocean.has_client_secret:
+            # The saved secret would stay without its Client ID: Harbour could no longer call Ocean.
+            self.add_error(
+                "oauth_client_id",
+                _("A secret is saved with this Client ID. Enter the Client ID again, or tick “Remove the OAuth credentials” to remove both."),
+            )
         return data
 
     def apply(self) -> list[str]:
@@ -158,9 +169,11 @@ class OceanSettingsForm(forms.Form):
 
 
 class GenerateKeyForm(forms.Form):
-    """The « Générer » button. Replacing an existing key needs confirm_replace=1."""
+    """The « Générer » button. Replacing an existing key needs confirm_replace=1, and `replaces`
+    must name the key in force when the page was shown (OceanSettings.inbound_key_stamp)."""
 
     confirm_replace = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    replaces = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
 
 # The permissions a clinic administrator hands out from the users page.

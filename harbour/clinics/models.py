@@ -127,6 +127,14 @@ class OceanSettings(models.Model):
         self.inbound_key_generated_by = user
         return raw_key
 
+    @property
+    def inbound_key_stamp(self) -> str:
+        """Names the key in force (not secret): a « Générer » form carries it, so the same form sent
+        again (a reload) after the key changed cannot replace the key a second time."""
+        if not self.inbound_key_hash:
+            return ""
+        return self.inbound_key_generated_at.isoformat() if self.inbound_key_generated_at else "set"
+
     def inbound_key_matches(self, raw_key: str) -> bool:
         if not self.inbound_key_hash or not raw_key:
             return False

@@ -3,6 +3,8 @@ from django.contrib import messages
 from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -11,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from harbour.audit.log import record
 from harbour.clinics.access import current_clinic, staff_view
 from harbour.clinics.forms import MANAGED_PERMISSIONS, AddUserForm, GenerateKeyForm, OceanSettingsForm, PermissionsForm
-from harbour.clinics.inbound import inbound_request_url
+from harbour.clinics.inbound import inbound_request_url, rejection_help
 from harbour.clinics.models import OceanSettings, User, ocean_settings_for
 
 SETTINGS_PERMISSION = "clinics.manage_consultation_settings"
@@ -39,13 +41,19 @@ def _settings_page(request, ocean, *, form=None, new_key=None, status=200):
             "new_key": new_key,
             "request_url": inbound_request_url(clinic),
             "header_name": OceanSettings.INBOUND_KEY_HEADER,
+            "rejection": rejection_help(ocean),
         },
         status=status,
     )
     return response
 
 
-@sensitive_post_parameters("oauth_client_secret")  # kept out of error reports and their logs
+def _key_generated_on(ocean) -> str:
+    when = ocean.inbound_key_generated_at
+    return date_format(timezone.localtime(when), "DATETIME_FORMAT") if when else "—"
+
+
+@sensitive_post_parameters("oauth_client_secret", "shown_key")  # kept out of error reports and their logs
 @staff_view(permission=SETTINGS_PERMISSION)
 @require_http_methods(["GET", "POST"])
 @never_cache
@@ -56,9 +64,14 @@ def ocean_settings(request):
         return _settings_page(request, ocean)
     with transaction.atomic():
         ocean = _locked_settings(clinic)
+        # The article has the administrator click « Générer », then « Enregistrer les paramètres
+        # Ocean », and only then paste the key in Ocean: the page that showed a new key sends it
+        # back, and while it is still the key in force it stays on screen (it is stored nowhere).
+        shown_key = request.POST.get("shown_key", "")
+        shown_key = shown_key if ocean.inbound_key_matches(shown_key) else None
         form = OceanSettingsForm(request.POST, ocean=ocean)
         if not form.is_valid():
-            return _settings_page(request, ocean, form=form)
+            return _settings_page(request, ocean, form=form, new_key=shown_key)
         changed = form.apply()
         if changed:
             ocean.save(update_fields=[_COLUMNS.get(name, name) for name in changed] + ["updated_at"])
@@ -68,6 +81,8 @@ def ocean_settings(request):
         messages.success(request, _("Ocean settings saved."))
     else:
         messages.info(request, _("Nothing changed."))
+    if shown_key:
+        return _settings_page(request, ocean, new_key=shown_key)
     return redirect("clinics:ocean_settings")
 
 
@@ -78,13 +93,23 @@ def generate_inbound_key(request):
     """« Générer »: a new key, shown once in this response and never again (only its hash is kept)."""
     clinic = current_clinic(request)
     form = GenerateKeyForm(request.POST)
-    form.is_valid()  # a lone optional checkbox: always valid
+    form.is_valid()  # optional hidden fields: always valid (a stamp past its length matches no key)
     with transaction.atomic():
         ocean = _locked_settings(clinic)
         replacing = bool(ocean.inbound_key_hash)
         if replacing and not form.cleaned_data.get("confirm_replace"):
             # Without JavaScript the button's data-confirm never ran: ask here instead.
             return render(request, "clinics/confirm_replace_key.html", {"ocean": ocean})
+        if replacing and form.cleaned_data.get("replaces", "") != ocean.inbound_key_stamp:
+            # The form was shown before the key last changed: the page that showed a new key,
+            # reloaded (the browser sends the form again), or another administrator's « Générer »
+            # in between. Replacing again would break the key just pasted in Ocean.
+            messages.warning(request, _(
+                "No new key was generated: this form was sent again (for example by reloading the page), "
+                "and the key has changed since it was shown. The key generated on %(when)s is still the one "
+                "Ocean must send. If you did not copy it, click “Generate” to make a new one."
+            ) % {"when": _key_generated_on(ocean)})
+            return redirect("clinics:ocean_settings")
         raw_key = ocean.generate_inbound_key(request.user)
         ocean.save(update_fields=["inbound_key_hash", "inbound_key_generated_at", "inbound_key_generated_by", "updated_at"])
         record(

@@ -403,7 +403,11 @@ class Administrator:
         emr.bring_to_front()
         go(emr, button(emr, w.save))
         says(emr, w.nothing_changed)  # the key was saved when generated
-        assert key not in emr.content()  # shown once, never again
+        # Still on screen after « Enregistrer les paramètres Ocean » (the article pastes it after
+        # saving); once the page is left, never again.
+        assert field(emr.locator("#new-key"), w.key).input_value() == key
+        emr.goto(emr.url)
+        assert key not in emr.content()
         return key
 
     def listing(self, name: str, integration: str, service_id: str) -> str:

@@ -80,6 +80,8 @@ BAD_INPUT = [
     ({"site_number": "12345678901"}, "site_number", "Le numéro de site compte au plus 10 chiffres."),
     ({"site_number": ""}, "site_number", "Saisissez votre numéro de site Ocean (Ocean : Menu > Admin > Site Account)."),
     ({"site_number": "-12"}, "site_number", "Le numéro de site ne contient que des chiffres (Ocean : Menu > Admin > Site Account)."),
+    ({"site_number": "0"}, "site_number", "0 n'est pas un numéro de site Ocean. Copiez le « Site Number » (numéro de site) depuis Ocean : Menu > Admin > Site Account."),
+    ({"site_number": "000"}, "site_number", "0 n'est pas un numéro de site Ocean. Copiez le « Site Number » (numéro de site) depuis Ocean : Menu > Admin > Site Account."),
     ({"server": "custom", "custom_server_url": ""}, "custom_server_url", "Saisissez l'adresse du serveur personnalisé ou choisissez un autre serveur."),
     ({"server": "custom", "custom_server_url": "ftp://ocean.example.org"}, "custom_server_url",
      "Saisissez seulement l'adresse du serveur, commençant par https:// ou http://, p. ex. https://ocean.example.org ou http://localhost:8081."),
@@ -115,6 +117,22 @@ def test_bad_input_gets_a_clear_error_and_changes_nothing(admin_client, clinic, 
     assert not AuditEntry.objects.exists()
     # A secret typed into a failing form is never sent back to the browser.
     assert SECRET not in text(response)
+
+
+def test_clearing_the_client_id_while_its_secret_stays_is_refused(admin_client, clinic):
+    admin_client.post(SETTINGS_URL, valid_settings(oauth_client_id="client-1", oauth_client_secret=SECRET))
+    before = settings_snapshot(clinic)
+    response = admin_client.post(SETTINGS_URL, valid_settings(oauth_client_id=""))
+    assert response.status_code == 200
+    assert response.context["form"].errors["oauth_client_id"] == [
+        "Un secret est enregistré avec cet identifiant de client. Saisissez de nouveau l'identifiant de client, "
+        "ou cochez « Supprimer les identifiants OAuth » pour retirer les deux."
+    ]
+    assert settings_snapshot(clinic) == before
+    # Removing both on purpose still works.
+    admin_client.post(SETTINGS_URL, valid_settings(oauth_client_id="", remove_credentials="on"))
+    clinic.ocean.refresh_from_db()
+    assert clinic.ocean.oauth_client_id == "" and not clinic.ocean.has_client_secret
 
 
 def test_the_secret_is_encrypted_at_rest_and_never_rendered(admin_client, clinic):
@@ -214,6 +232,32 @@ def test_the_status_line_says_none_yet_then_shows_the_last_calls(admin_client, c
     assert "401 at March 3, 2026, 11:05 a.m. (3 rejected calls in all)" in page
 
 
+@pytest.mark.parametrize("status, reason", [
+    (401, "La clé envoyée par Ocean était absente ou n'est pas celle générée ici."),
+    (429, "Trop d'appels refusés sont venus de la même adresse"),
+    (413, "Le message dépassait la taille maximale acceptée par ce Harbour."),
+    (400, "L'appel ne contenait pas de message FHIR : vérifiez que le Payload Type"),
+    (415, "L'appel ne contenait pas de message FHIR : vérifiez que le Payload Type"),
+])
+def test_the_last_rejected_call_says_why_and_whether_it_is_still_the_latest(admin_client, clinic, status, reason):
+    from datetime import datetime, timezone as dt_timezone
+
+    ocean = clinic.ocean
+    ocean.last_inbound_at = datetime(2026, 3, 2, 15, 4, tzinfo=dt_timezone.utc)
+    ocean.last_rejected_at = datetime(2026, 3, 3, 16, 5, tzinfo=dt_timezone.utc)
+    ocean.last_rejected_status, ocean.rejected_count = status, 1
+    ocean.save()
+    page = html.unescape(text(admin_client.get(SETTINGS_URL)))
+    assert reason in page
+    assert '<span class="status-bad">' in page and "Des messages ont été reçus depuis." not in page
+
+    ocean.last_inbound_at = datetime(2026, 3, 4, 9, 0, tzinfo=dt_timezone.utc)  # Ocean got through since
+    ocean.save()
+    page = html.unescape(text(admin_client.get(SETTINGS_URL)))
+    assert reason in page
+    assert '<span class="status-warn">' in page and "Des messages ont été reçus depuis." in page
+
+
 def test_the_request_url_falls_back_to_the_public_url_without_domain(admin_client, clinic, settings):
     settings.HARBOUR_PUBLIC_URL = "https://harbour.example.net"
     ClinicDomain.objects.filter(clinic=clinic).delete()  # a single clinic is served on any host
@@ -271,8 +315,11 @@ def test_the_page_switches_to_english(admin_client):
 def test_the_secret_is_hidden_from_error_reports(admin_client, clinic):
     from django.views.debug import SafeExceptionReporterFilter
 
-    response = admin_client.post(SETTINGS_URL, valid_settings(oauth_client_id="client-1", oauth_client_secret=SECRET))
+    response = admin_client.post(
+        SETTINGS_URL, valid_settings(oauth_client_id="client-1", oauth_client_secret=SECRET, shown_key="raw-inbound-key")
+    )
     request = response.wsgi_request
-    assert request.sensitive_post_parameters == ("oauth_client_secret",)
+    assert request.sensitive_post_parameters == ("oauth_client_secret", "shown_key")
     cleaned = SafeExceptionReporterFilter().get_post_parameters(request)
     assert cleaned["oauth_client_secret"] != SECRET and cleaned["oauth_client_id"] == "client-1"
+    assert cleaned["shown_key"] != "raw-inbound-key"
