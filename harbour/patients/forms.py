@@ -14,6 +14,13 @@ class LinkForm(forms.Form):
 
     chart = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     chart_number = forms.CharField(label=_("Chart number"), max_length=100, required=False)
+    # Sent by the warning page's button when the chart's identity disagrees (matching.link_token).
+    # Any other value, however long, is simply no confirmation: the warning page shows again.
+    confirm = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean_confirm(self):
+        value = self.cleaned_data.get("confirm") or ""
+        return value if len(value) <= 64 else ""
 
     def clean(self):
         cleaned = super().clean()
@@ -26,3 +33,11 @@ class BackForm(forms.Form):
     """Where a review decision returns: the referral page (default) or the chart page."""
 
     back = forms.ChoiceField(choices=[("referral", "referral"), ("chart", "chart")], required=False)
+
+
+class ReviewDecisionForm(BackForm):
+    """A review decision. Copying an identifier into the chart also needs `confirm`, the token of
+    the values the person confirmed (matching.review_token): filled by harbour.js after its prompt,
+    or by the server's own confirmation page."""
+
+    confirm = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)

@@ -10,6 +10,13 @@ Rules
 - The referral never overwrites the chart's protected fields (names, HCN, birth date, sex): each
   difference becomes an open ChartReviewItem. A different version code on the same card is a
   reissued card, offered the same way as an update.
+- A person linking a chart whose identity clearly disagrees with the referral's patient must
+  confirm it on a page listing the differences (identity_conflicts): the health card numbers
+  differ (both known: a number belongs to one person for life, a reissued card changes only its
+  version code), or the birth date AND the family name both differ (both known; either alone is a
+  typo or a name change, left to the review items). Agreeing charts link in one click.
+- Copying a referral's identifier into the chart (names, sex, birth date, card number, version
+  code: CONFIRM_FIELDS) needs a person's confirmation of the very values shown (a token).
 - Phone, email, address: filled in where the chart's is blank (Ocean does the same for blank
   fields, and a chart with no phone gains nothing from a question); a different non-blank value is
   never overwritten, it becomes a review item like the protected fields, so nothing diverges unseen.
@@ -33,7 +40,7 @@ from harbour.referrals.models import Direction, Referral
 
 from .queue import enqueue
 from .models import (
-    PROTECTED_FIELDS, ChartReviewItem, LinkReason, LinkState, PatientChart, ReferralPatientLink,
+    IDENTITY_FIELDS, PROTECTED_FIELDS, ChartReviewItem, LinkReason, LinkState, PatientChart, ReferralPatientLink,
     ReviewField, Sex, fold, hcn_digits,
 )
 
@@ -54,8 +61,23 @@ REFERRAL_FIELD = {
 FILLABLE_FIELDS = (ReviewField.PHONE, ReviewField.EMAIL, ReviewField.ADDRESS)
 
 
+# Copying one of these from a referral into the chart needs a person's confirmation.
+CONFIRM_FIELDS = IDENTITY_FIELDS
+
+
 class AlreadyLinked(Exception):
     """The referral is linked to another chart: unlink first (a stale page must not relink)."""
+
+
+class NeedsConfirmation(Exception):
+    """A person must confirm, on a page showing the values, before this link or chart change.
+    `token` stamps the values the page shows: the action goes ahead only with that same token, so
+    a confirmation never covers values that changed since (another referral, another person).
+    `fields` are field codes only (safe for logs and audit entries)."""
+
+    def __init__(self, token: str, fields: list[str]):
+        super().__init__(", ".join(fields))
+        self.token, self.fields = token, fields
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -99,9 +121,51 @@ def _to_chart(field: str, text: str):
     return text
 
 
+def _token(values: list) -> str:
+    return hashlib.sha256(orjson.dumps(values)).hexdigest()[:32]
+
+
 def snapshot_digest(referral: Referral) -> str:
     values = [referral_value(referral, field) for field in REFERRAL_FIELD] + [referral.patient_mrn, referral.direction]
     return hashlib.sha256(orjson.dumps(values)).hexdigest()
+
+
+# --- identity checks before a person's link ---------------------------------------------------
+
+def _differs(field: str, chart: PatientChart, referral: Referral) -> bool:
+    """Both sides know the field and say different things (a blank side never disagrees)."""
+    ours, theirs = chart_value(chart, field), referral_value(referral, field)
+    return bool(ours and theirs) and not _same(field, ours, theirs)
+
+
+def identity_conflicts(referral: Referral, chart: PatientChart) -> list[str]:
+    """The field codes that make this chart clearly another patient than the referral's ([] when
+    linking needs no confirmation): the card numbers differ, or the birth date and the family name
+    both differ. Family names compare folded, as the weak match does ("Côté" is "COTE")."""
+    conflicts = []
+    if _differs(ReviewField.HCN, chart, referral):
+        conflicts.append(ReviewField.HCN.value)
+    family, their_family = fold(chart.family), fold(referral.patient_family)
+    if _differs(ReviewField.BIRTH_DATE, chart, referral) and family and their_family and family != their_family:
+        conflicts += [ReviewField.BIRTH_DATE.value, ReviewField.FAMILY.value]
+    return conflicts
+
+
+def identity_rows(referral: Referral, chart: PatientChart) -> list[dict]:
+    """The identity fields side by side, for the page that asks to confirm a link."""
+    conflicts = identity_conflicts(referral, chart)
+    return [
+        {"field": field, "label": field.label, "chart": chart_value(chart, field),
+         "referral": referral_value(referral, field), "differs": _differs(field, chart, referral),
+         "conflict": field.value in conflicts}
+        for field in IDENTITY_FIELDS
+    ]
+
+
+def link_token(referral: Referral, chart: PatientChart) -> str:
+    return _token(["link", referral.pk, chart.pk] + [
+        [chart_value(chart, field), referral_value(referral, field)] for field in IDENTITY_FIELDS
+    ])
 
 
 # --- candidates ------------------------------------------------------------------------------
@@ -258,9 +322,11 @@ def _decided(link: ReferralPatientLink, user, chart, reason) -> None:
     link.save()
 
 
-def link(referral: Referral, chart: PatientChart, user) -> tuple[ReferralPatientLink, bool]:
+def link(referral: Referral, chart: PatientChart, user, confirmed: str = "") -> tuple[ReferralPatientLink, bool]:
     """A person links the referral to a chart of its clinic. Returns (link, changed): linking
-    again to the same chart (a double submit) changes nothing; another chart raises AlreadyLinked."""
+    again to the same chart (a double submit) changes nothing; another chart raises AlreadyLinked.
+    A chart whose identity disagrees (identity_conflicts) raises NeedsConfirmation unless
+    `confirmed` is the link_token of the values the person saw."""
     if chart.clinic_id != referral.clinic_id:
         raise ValueError("the chart belongs to another clinic")
     with transaction.atomic():
@@ -270,9 +336,14 @@ def link(referral: Referral, chart: PatientChart, user) -> tuple[ReferralPatient
             return current, False
         if current.chart_id is not None:
             raise AlreadyLinked
+        chart = PatientChart.objects.select_for_update().get(pk=chart.pk)
+        conflicts = identity_conflicts(referral, chart)
+        if conflicts and confirmed != link_token(referral, chart):
+            raise NeedsConfirmation(link_token(referral, chart), conflicts)
         _decided(current, user, chart, LinkReason.MANUAL)
+        extra = {"confirmed_conflicts": conflicts} if conflicts else {}
         record("patients.link.person", clinic=referral.clinic, actor=user, target=f"referral:{referral.pk}",
-               chart=chart.pk, reason=LinkReason.MANUAL.value)
+               chart=chart.pk, reason=LinkReason.MANUAL.value, **extra)
         review_differences(current)
         return current, True
 
@@ -367,14 +438,27 @@ def _decide_review(item: ChartReviewItem, user, state: str) -> tuple[ChartReview
     return item, True
 
 
-def accept_review(item: ChartReviewItem, user) -> tuple[ChartReviewItem, bool]:
+def review_token(item: ChartReviewItem, chart: PatientChart) -> str:
+    """Stamps what the person confirms: this item, the chart's current value, the referral's value."""
+    return _token(["review", item.pk, item.field, chart_value(chart, item.field), item.referral_value])
+
+
+def accept_review(item: ChartReviewItem, user, confirmed: str = "") -> tuple[ChartReviewItem, bool]:
     """The chart takes the referral's value. Accepting a new card number takes the referral's
-    version code with it (a version code belongs to its card). Returns (item, changed)."""
+    version code with it (a version code belongs to its card). Returns (item, changed).
+    An identifier (CONFIRM_FIELDS) raises NeedsConfirmation unless `confirmed` is the
+    review_token of the values the person saw."""
     with transaction.atomic():
+        locked = ChartReviewItem.objects.select_for_update().get(pk=item.pk)
+        if locked.state == ChartReviewItem.State.OPEN and locked.field in CONFIRM_FIELDS:
+            chart = PatientChart.objects.select_for_update().get(pk=locked.chart_id)
+            if confirmed != review_token(locked, chart):
+                raise NeedsConfirmation(review_token(locked, chart), [locked.field])
         item, changed = _decide_review(item, user, ChartReviewItem.State.ACCEPTED)
         if not changed:
             return item, False
         chart = PatientChart.objects.select_for_update().get(pk=item.chart_id)
+        replaced = bool(chart_value(chart, item.field))
         fields = [item.field]
         setattr(chart, item.field, _to_chart(item.field, item.referral_value))
         referral = item.referral
@@ -390,7 +474,8 @@ def accept_review(item: ChartReviewItem, user) -> tuple[ChartReviewItem, bool]:
                 other.delete()
                 settled += 1
         record("patients.review.accepted", clinic=chart.clinic, actor=user, target=f"review:{item.pk}",
-               chart=chart.pk, referral=item.referral_id, field=item.field, fields=fields, settled=settled)
+               chart=chart.pk, referral=item.referral_id, field=item.field, fields=fields, settled=settled,
+               confirmed=item.field in CONFIRM_FIELDS, replaced=replaced)
         # A new card may now differ by its version code only; ask about that as usual.
         current = ReferralPatientLink.objects.filter(referral=referral, chart=chart).select_related("referral").first()
         if current is not None:
@@ -410,6 +495,15 @@ def ignore_review(item: ChartReviewItem, user) -> tuple[ChartReviewItem, bool]:
         return item, changed
 
 
+def with_confirm_tokens(items: list[ChartReviewItem], chart: PatientChart) -> list[ChartReviewItem]:
+    """Ready review items of one chart for a page: each shows the chart's current value, and an
+    identifier carries the token that confirms exactly what is shown (`confirm_token`, else "")."""
+    for item in items:
+        item.chart_value = chart_value(chart, item.field)
+        item.confirm_token = review_token(item, chart) if item.field in CONFIRM_FIELDS else ""
+    return items
+
+
 # --- for the referral page -------------------------------------------------------------------
 
 def panel_context(referral: Referral) -> dict:
@@ -424,6 +518,7 @@ def panel_context(referral: Referral) -> dict:
         )
         order = {field: n for n, field in enumerate(ReviewField.values)}
         reviews.sort(key=lambda item: (order.get(item.field, 99), item.id))
+        with_confirm_tokens(reviews, current.chart)
     return {
         "referral": referral,
         "link": current,

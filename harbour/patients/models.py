@@ -167,6 +167,12 @@ class ReviewField(models.TextChoices):
 
 # Ocean never overwrites these in an EMR (contract §5.6).
 PROTECTED_FIELDS = (ReviewField.FAMILY, ReviewField.GIVEN, ReviewField.HCN, ReviewField.BIRTH_DATE, ReviewField.SEX)
+# The fields that say who the patient is: a person's link compares them (matching.identity_rows),
+# and copying one of them from a referral into the chart needs the person's confirmation.
+IDENTITY_FIELDS = (
+    ReviewField.FAMILY, ReviewField.GIVEN, ReviewField.SEX, ReviewField.BIRTH_DATE,
+    ReviewField.HCN, ReviewField.HCN_VERSION,
+)
 
 
 class ChartReviewItem(models.Model):
@@ -214,6 +220,15 @@ class ChartReviewItem(models.Model):
     @property
     def is_version_update(self) -> bool:
         return self.field == ReviewField.HCN_VERSION
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.field in IDENTITY_FIELDS
+
+    @property
+    def replaces_card(self) -> bool:
+        """The chart has another card number: almost always another patient, never a reissue."""
+        return self.field == ReviewField.HCN and bool(self.chart_value)
 
 
 class MatchQueue(models.Model):

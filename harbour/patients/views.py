@@ -2,7 +2,11 @@
 
 Every lookup is filtered by the request's clinic, so another clinic's ids are 404s. Actions are
 POSTs that redirect back; repeating one (a double submit, a stale page) has one effect.
+Linking a chart whose identity disagrees with the referral, and copying an identifier into a
+chart, first answer with a page that shows the values and asks to confirm (matching.NeedsConfirmation).
 """
+import logging
+
 from django.contrib import messages as flash
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -14,10 +18,11 @@ from harbour.clinics.access import current_clinic, staff_view
 from harbour.referrals.models import Referral
 
 from . import matching
-from .forms import BackForm, ChartSearchForm, LinkForm
+from .forms import ChartSearchForm, LinkForm, ReviewDecisionForm
 from .models import ChartReviewItem, PatientChart, ReviewField, fold, hcn_digits
 
 PAGE_SIZE = 50
+log = logging.getLogger("harbour.patients")
 
 
 def _referral(request, referral_pk: int) -> Referral:
@@ -58,10 +63,10 @@ def chart_detail(request, pk: int):
         chart.referral_links.filter(referral__clinic=clinic).select_related("referral")
         .order_by("-referral__last_activity_at", "-id")
     )
-    reviews = list(
+    reviews = matching.with_confirm_tokens(list(
         ChartReviewItem.objects.filter(clinic=clinic, chart=chart, state=ChartReviewItem.State.OPEN)
         .select_related("referral").order_by("id")
-    )
+    ), chart)
     return render(request, "patients/chart_detail.html", {"chart": chart, "links": links, "reviews": reviews})
 
 
@@ -82,7 +87,14 @@ def link_chart(request, referral_pk: int):
             flash.error(request, _("No chart has this chart number."))
             return _back_to_referral(referral.pk)
     try:
-        _link, changed = matching.link(referral, chart, request.user)
+        _link, changed = matching.link(referral, chart, request.user, confirmed=form.cleaned_data["confirm"])
+    except matching.NeedsConfirmation as needed:
+        log.info("link of referral %s to chart %s needs confirmation: %s differ", referral.pk, chart.pk,
+                 ",".join(needed.fields))
+        return render(request, "patients/confirm_link.html", {
+            "referral": referral, "chart": chart, "token": needed.token, "conflicts": needed.fields,
+            "rows": matching.identity_rows(referral, chart),
+        })
     except matching.AlreadyLinked:
         flash.error(request, _("This referral is already linked to another chart. Unlink it first."))
         return _back_to_referral(referral.pk)
@@ -118,16 +130,19 @@ def unlink_chart(request, referral_pk: int):
     return _back_to_referral(referral.pk)
 
 
-def _decide(request, pk: int, decide, done_message: str):
+def _review_item(request, pk: int) -> ChartReviewItem:
     clinic = current_clinic(request)
-    item = get_object_or_404(ChartReviewItem.objects.filter(clinic=clinic, chart__clinic=clinic), pk=pk)
-    item, changed = decide(item, request.user)
+    return get_object_or_404(
+        ChartReviewItem.objects.filter(clinic=clinic, chart__clinic=clinic).select_related("chart", "referral"), pk=pk,
+    )
+
+
+def _after_decision(request, item, changed: bool, done_message: str, form: ReviewDecisionForm):
     if changed:
         flash.success(request, done_message % {"field": ReviewField(item.field).label})
     else:
         flash.info(request, _("This difference was already decided."))
-    back = BackForm(request.POST)
-    if back.is_valid() and back.cleaned_data.get("back") == "chart":
+    if form.is_valid() and form.cleaned_data.get("back") == "chart":
         return redirect("patients:chart", pk=item.chart_id)
     return _back_to_referral(item.referral_id)
 
@@ -135,10 +150,27 @@ def _decide(request, pk: int, decide, done_message: str):
 @require_POST
 @staff_view
 def accept_review(request, pk: int):
-    return _decide(request, pk, matching.accept_review, _("The chart takes the referral's value for: %(field)s."))
+    """« Update the chart »: an identifier goes in only once the person confirmed the values shown."""
+    item = _review_item(request, pk)
+    form = ReviewDecisionForm(request.POST)
+    confirmed = form.cleaned_data.get("confirm", "") if form.is_valid() else ""
+    try:
+        item, changed = matching.accept_review(item, request.user, confirmed=confirmed)
+    except matching.NeedsConfirmation as needed:
+        log.info("review %s needs confirmation: %s", item.pk, ",".join(needed.fields))
+        item.refresh_from_db()
+        chart = item.chart
+        chart.refresh_from_db()
+        matching.with_confirm_tokens([item], chart)
+        return render(request, "patients/confirm_review.html", {
+            "item": item, "chart": chart, "token": needed.token,
+            "back": form.cleaned_data.get("back", "") if form.is_valid() else "",
+        })
+    return _after_decision(request, item, changed, _("The chart takes the referral's value for: %(field)s."), form)
 
 
 @require_POST
 @staff_view
 def ignore_review(request, pk: int):
-    return _decide(request, pk, matching.ignore_review, _("The chart keeps its value for: %(field)s."))
+    item, changed = matching.ignore_review(_review_item(request, pk), request.user)
+    return _after_decision(request, item, changed, _("The chart keeps its value for: %(field)s."), ReviewDecisionForm(request.POST))

@@ -20,6 +20,17 @@ def person(clinic):
     return make_user(clinic, "nurse-soleil")
 
 
+def confirmed_link(referral, chart, person):
+    """A person's link confirmed on the warning page (the token of the values it showed)."""
+    return matching.link(referral, chart, person, confirmed=matching.link_token(referral, chart))
+
+
+def confirmed_accept(item, person):
+    """« Update the chart » confirmed for the values the page showed."""
+    item = ChartReviewItem.objects.get(pk=item.pk)
+    return matching.accept_review(item, person, confirmed=matching.review_token(item, PatientChart.objects.get(pk=item.chart_id)))
+
+
 def open_fields(referral):
     return sorted(ChartReviewItem.objects.filter(referral=referral, state="open").values_list("field", flat=True))
 
@@ -197,7 +208,7 @@ def test_protected_fields_are_never_overwritten_and_become_review_items(referral
 def test_person_link_with_another_birth_date_and_card_raises_items_not_changes(referral_factory, chart_factory, person):
     chart = chart_factory(birth_date=date(1981, 1, 1), hcn="2222222222", hcn_version="ZZ")
     referral = referral_factory()
-    matching.link(referral, chart, person)
+    confirmed_link(referral, chart, person)
     chart.refresh_from_db()
     assert (chart.birth_date, chart.hcn, chart.hcn_version) == (date(1981, 1, 1), "2222222222", "ZZ")
     # The version code belongs to the card: no separate question while the card differs.
@@ -207,9 +218,9 @@ def test_person_link_with_another_birth_date_and_card_raises_items_not_changes(r
 def test_accepting_a_new_card_takes_its_version_code(referral_factory, chart_factory, person):
     chart = chart_factory(hcn="2222222222", hcn_version="ZZ", birth_date=date(1980, 2, 29))
     referral = referral_factory(patient_hcn="1234567890", patient_hcn_version="AB")
-    matching.link(referral, chart, person)
+    confirmed_link(referral, chart, person)
     item = ChartReviewItem.objects.get(referral=referral, field="hcn")
-    matching.accept_review(item, person)
+    confirmed_accept(item, person)
     chart.refresh_from_db()
     assert (chart.hcn, chart.hcn_version) == ("1234567890", "AB") and open_fields(referral) == []
 
@@ -222,10 +233,10 @@ def test_new_version_code_is_offered_and_accepted(referral_factory, chart_factor
     assert (item.field, item.chart_value, item.referral_value, item.is_version_update) == ("hcn_version", "AB", "CD", True)
     chart.refresh_from_db()
     assert chart.hcn_version == "AB"  # offered, not applied
-    item, changed = matching.accept_review(item, person)
+    item, changed = confirmed_accept(item, person)
     chart.refresh_from_db()
     assert changed and chart.hcn_version == "CD" and item.state == "accepted" and item.decided_by == person
-    assert matching.accept_review(item, person)[1] is False  # double submit
+    assert matching.accept_review(item, person)[1] is False  # double submit: decided, nothing asked
     assert AuditEntry.objects.filter(action="patients.review.accepted").count() == 1
 
 
@@ -233,7 +244,7 @@ def test_accepted_birth_date_is_a_date(referral_factory, chart_factory, person):
     chart = chart_factory(birth_date=date(1981, 1, 1))
     referral = referral_factory()
     matching.link(referral, chart, person)
-    matching.accept_review(ChartReviewItem.objects.get(referral=referral, field="birth_date"), person)
+    confirmed_accept(ChartReviewItem.objects.get(referral=referral, field="birth_date"), person)
     chart.refresh_from_db()
     assert chart.birth_date == date(1980, 2, 29)
 
@@ -332,7 +343,7 @@ def test_audit_entries_hold_no_patient_data(referral_factory, chart_factory, per
     referral = referral_factory()
     matching.match_referral(referral)
     for item in ChartReviewItem.objects.filter(referral=referral):
-        (matching.accept_review if item.field == "hcn_version" else matching.ignore_review)(item, person)
+        (confirmed_accept if item.field == "hcn_version" else matching.ignore_review)(item, person)
     matching.unlink(referral, person)
     other = referral_factory(patient_hcn="")
     matching.create_chart_from_referral(other, person)

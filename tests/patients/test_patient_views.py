@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from harbour.audit.models import AuditEntry
-from harbour.patients.matching import match_referral
+from harbour.patients.matching import match_referral, review_token
 from harbour.patients.models import ChartReviewItem, LinkState, PatientChart, ReferralPatientLink
 from tests.conftest import client_for
 from tests.patients.conftest import make_chart, make_referral
@@ -60,7 +60,9 @@ def test_panel_shows_the_link_and_open_review_items(referral_factory, chart_fact
     assert "Differences to review" in html and "Link to this chart" not in html
     assert html.count('/accept/') == 2 and html.count('/ignore/') == 2
     assert "the card was reissued" in html and "Élise" in html
-    assert "Mettre à jour" in render_panel(referral, staff_user, "fr")
+    assert html.count("Update the chart<span") == 2 and ">Accept<" not in html
+    french = render_panel(referral, staff_user, "fr")
+    assert french.count("Mettre à jour le dossier<span") == 2 and "Accepter" not in french
 
 
 def test_panel_before_any_matching(referral_factory, staff_user):
@@ -131,7 +133,7 @@ def test_create_twice_makes_one_chart(staff_client, referral_factory):
 
 def test_unlink_then_link_another(staff_client, referral_factory, chart_factory):
     chart_factory()
-    other = chart_factory(family="Autre", hcn="1111111111")
+    other = chart_factory(family="Autre", hcn="")  # nothing contradicts: one click
     referral = referral_factory()
     match_referral(referral)
     staff_client.post(reverse("patients:unlink", args=[referral.pk]))
@@ -147,9 +149,10 @@ def test_accept_and_ignore_review_items(staff_client, referral_factory, chart_fa
     match_referral(referral)
     version = ChartReviewItem.objects.get(field="hcn_version")
     given = ChartReviewItem.objects.get(field="given")
-    response = staff_client.post(reverse("patients:accept_review", args=[version.pk]))
+    confirm = {"confirm": review_token(version, chart)}
+    response = staff_client.post(reverse("patients:accept_review", args=[version.pk]), confirm)
     assert response["Location"] == referral_url(referral)
-    staff_client.post(reverse("patients:accept_review", args=[version.pk]))  # double submit
+    staff_client.post(reverse("patients:accept_review", args=[version.pk]), confirm)  # double submit
     back = staff_client.post(reverse("patients:ignore_review", args=[given.pk]), {"back": "chart"})
     assert back["Location"] == reverse("patients:chart", args=[chart.pk])
     again = staff_client.post(reverse("patients:accept_review", args=[given.pk]), follow=True)
