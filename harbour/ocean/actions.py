@@ -12,6 +12,12 @@ takes the write lock up front) and each action checks the state, so a second "ac
 referral accepted and is refused. When the form posts an `idempotency_key` (a hidden random
 value), the same key for the same referral and kind returns the first message instead
 (unique constraint `outbound_unique_submit`), so the double click is silent.
+
+Stale pages: actions that change the referral take `expected_state`, the state token the page
+was rendered with (harbour.referrals.staleness). Under the lock, a different current state
+refuses the action with `StaleReferral` (saying what changed), so a tab opened earlier cannot
+silently undo a colleague's decision. The idempotency replay comes first: a double-clicked
+submit whose first click changed the state still gets the first click's result.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 from harbour.fhir import build
@@ -38,6 +44,23 @@ class ActionNotAllowed(Exception):
     def __init__(self, message):
         super().__init__(str(message))
         self.message = message
+
+
+class StaleReferral(ActionNotAllowed):
+    """The page the action came from showed an older state of the referral; nothing was done."""
+
+
+# Bookings further ahead are typing mistakes (e.g. 3026 for 2026), refused by the forms and here.
+BOOKING_HORIZON_YEARS = 2
+
+
+def booking_horizon(today=None):
+    """The last day an appointment may be booked on: today plus BOOKING_HORIZON_YEARS (28 Feb for 29 Feb)."""
+    today = today or timezone.localdate()
+    try:
+        return today.replace(year=today.year + BOOKING_HORIZON_YEARS)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year + BOOKING_HORIZON_YEARS, day=28)
 
 
 @dataclass(frozen=True)
@@ -123,14 +146,20 @@ class _Duplicate(Exception):
     pass
 
 
-def _run(referral, kind, idempotency_key, body, *, sent_copy_ok: bool = False):
-    """Lock, replay a known submit, or run `body(locked, ocean)` -> OutboundMessage."""
+def _run(referral, kind, idempotency_key, body, *, sent_copy_ok: bool = False, expected_state: str | None = None):
+    """Lock, replay a known submit, refuse a stale page's submit, or run `body(locked, ocean)` -> OutboundMessage."""
     try:
         with transaction.atomic():
             existing = _existing(referral, kind, idempotency_key)
             if existing:
                 return existing
             locked, ocean = _lock(referral, sent_copy_ok=sent_copy_ok)
+            if expected_state is not None:
+                from harbour.referrals.staleness import stale_message
+
+                why = stale_message(locked, expected_state)
+                if why:
+                    raise StaleReferral(why)
             return body(locked, ocean)
     except _Duplicate:
         return _existing(referral, kind, idempotency_key)
@@ -152,12 +181,17 @@ def _set_status(referral, new_status, *, task_status="", reason="", user=None, o
 
 
 def _event(referral, code, params, key, user, outbound, kind) -> None:
+    """Every update sent to Ocean leaves its timeline entry.
+
+    The entry carries the key Ocean's echo will build, so the echo adds nothing. When an earlier
+    entry already holds that key (e.g. a second change of the same appointment, same date, new
+    instructions), this one still gets its entry, under the key made unique by the outbound id."""
     m = _models()
-    # An identical fact already on the timeline (e.g. the same minute's echo) is not repeated.
-    if key and m.Event.objects.filter(referral=referral, dedupe_key=key[:300]).exists():
-        return
+    key = key[:300]
+    if key and m.Event.objects.filter(referral=referral, dedupe_key=key).exists():
+        key = f"{key[:280]}#out:{outbound.pk}"
     m.Event.objects.create(clinic_id=referral.clinic_id, referral=referral, kind=f"harbour:{kind}", code=code,
-                           params=params, dedupe_key=key[:300], occurred_at=timezone.now(), actor=user,
+                           params=params, dedupe_key=key, occurred_at=timezone.now(), actor=user,
                            outbound_id=outbound.pk)
 
 
@@ -174,7 +208,8 @@ def _first_task(referral) -> bool:
     return not sent and referral.ocean_task_status in ("", "requested", "received")
 
 
-def _task_action(referral, user, kind, task_status, new_status, allowed, refused, reason, idempotency_key):
+def _task_action(referral, user, kind, task_status, new_status, allowed, refused, reason, idempotency_key,
+                 expected_state=None):
     def body(locked, ocean):
         _require_status(locked, allowed, refused)
         now = timezone.now()
@@ -194,33 +229,37 @@ def _task_action(referral, user, kind, task_status, new_status, allowed, refused
         _save(locked, now)
         return message
 
-    return _run(referral, kind, idempotency_key, body)
+    return _run(referral, kind, idempotency_key, body, expected_state=expected_state)
 
 
 # --- Actions ----------------------------------------------------------------------------------
 
 
-def accept(referral, user, *, idempotency_key: str = "") -> OutboundMessage:
+def accept(referral, user, *, idempotency_key: str = "", expected_state: str | None = None) -> OutboundMessage:
     S = _models().Status
     return _task_action(referral, user, Kind.ACCEPT, "accepted", S.ACCEPTED,
                         (S.NEW, S.DECLINED, S.AWAITING_REPLY),
-                        _("Only a new or declined referral can be accepted."), None, idempotency_key)
+                        _("Only a new or declined referral can be accepted."), None, idempotency_key,
+                        expected_state)
 
 
-def decline(referral, user, reason: str, *, idempotency_key: str = "") -> OutboundMessage:
+def decline(referral, user, reason: str, *, idempotency_key: str = "",
+            expected_state: str | None = None) -> OutboundMessage:
     if not (reason or "").strip():
         raise ActionNotAllowed(_("Give the reason for declining; Ocean shows it to the referrer."))
     S = _models().Status
     return _task_action(referral, user, Kind.DECLINE, "rejected", S.DECLINED,
                         (S.NEW, S.ACCEPTED, S.AWAITING_REPLY),
-                        _("Only a new or accepted referral can be declined."), reason.strip(), idempotency_key)
+                        _("Only a new or accepted referral can be declined."), reason.strip(), idempotency_key,
+                        expected_state)
 
 
-def complete(referral, user, *, idempotency_key: str = "") -> OutboundMessage:
+def complete(referral, user, *, idempotency_key: str = "", expected_state: str | None = None) -> OutboundMessage:
     S = _models().Status
     return _task_action(referral, user, Kind.COMPLETE, "completed", S.COMPLETED,
                         (S.ACCEPTED, S.BOOKED, S.AWAITING_REPLY),
-                        _("Only an accepted or booked referral can be completed."), None, idempotency_key)
+                        _("Only an accepted or booked referral can be completed."), None, idempotency_key,
+                        expected_state)
 
 
 def _current_appointment(referral):
@@ -235,12 +274,32 @@ def _booking(start, end, duration, location, confirmed, instructions) -> Appoint
     minutes = None
     if duration is not None:
         minutes = int(duration.total_seconds() // 60) if isinstance(duration, timedelta) else int(duration)
+    if start is not None and timezone.localtime(start).date() > booking_horizon():
+        raise ActionNotAllowed(_("An appointment can be booked at most %(years)d years ahead (until %(date)s); "
+                                 "check the year.") % {"years": BOOKING_HORIZON_YEARS,
+                                                        "date": formats.date_format(booking_horizon(), "DATE_FORMAT")})
     return AppointmentBooking(start=start, end=end, minutes_duration=minutes, confirmed=bool(confirmed),
                               instructions=(instructions or "").strip() or None,
                               location=(location or "").strip() or None)
 
 
-def _appointment_action(referral, user, kind, booking, *, rebooking, idempotency_key):
+def _appointment_changes(current, booking, minutes, start) -> list[str]:
+    """What a rebooking changes in the current appointment, for its timeline entry."""
+    changed = []
+    if current.start != start:
+        changed.append("start")
+    if (current.minutes or None) != (minutes or None):
+        changed.append("duration")
+    if current.location != (booking.location or ""):
+        changed.append("location")
+    if bool(current.confirmed) != bool(booking.confirmed):
+        changed.append("confirmed")
+    if current.patient_instruction != (booking.instructions or ""):
+        changed.append("instructions")
+    return changed
+
+
+def _appointment_action(referral, user, kind, booking, *, rebooking, idempotency_key, expected_state=None):
     m = _models()
     S = m.Status
 
@@ -277,18 +336,24 @@ def _appointment_action(referral, user, kind, booking, *, rebooking, idempotency
 
             key = "appointment:instructions:" + digest(booking.instructions)
         message = _enqueue(locked, kind, bundle, user, idempotency_key, key)
+        changed = _appointment_changes(current, booking, appointment.get("minutesDuration"), start) \
+            if rebooking and has_dated else []
         if current is not None:
             current.superseded = True
             current.save(update_fields=["superseded"])
+        location = (booking.location or "")[:200] if start is not None else ""
         m.Appointment.objects.create(
             referral=locked, status=appointment["status"], start=start, end=end,
             minutes=appointment.get("minutesDuration"), participant_status=participant,
             confirmed=booking.confirmed and start is not None, patient_instruction=booking.instructions or "",
-            outbound_id=message.pk,
+            location=location, outbound_id=message.pk,
         )
         if start is not None:
             code = "appointment_changed" if rebooking else "appointment_booked"
-            params = {"start": start.isoformat(), "end": end.isoformat() if end else "", "confirmed": booking.confirmed}
+            params = {"start": start.isoformat(), "end": end.isoformat() if end else "", "confirmed": booking.confirmed,
+                      "location": location}
+            if rebooking:
+                params["changed"] = changed
             _set_status(locked, S.BOOKED, user=user, outbound=message, confirmed=booking.confirmed)
             if locked.attention == "appointment_cancelled":
                 locked.attention = ""
@@ -302,25 +367,28 @@ def _appointment_action(referral, user, kind, booking, *, rebooking, idempotency
         _save(locked, now)
         return message
 
-    return _run(referral, kind, idempotency_key, body)
+    return _run(referral, kind, idempotency_key, body, expected_state=expected_state)
 
 
 def book(referral, user, start: datetime | None, end: datetime | None = None, *, duration=None,
          location: str = "", confirmed: bool = False, instructions: str = "",
-         idempotency_key: str = "") -> OutboundMessage:
+         idempotency_key: str = "", expected_state: str | None = None) -> OutboundMessage:
     """Book (start with end or duration), or send booking instructions only (start None)."""
     booking = _booking(start, end, duration, location, confirmed, instructions)
-    return _appointment_action(referral, user, Kind.BOOK, booking, rebooking=False, idempotency_key=idempotency_key)
+    return _appointment_action(referral, user, Kind.BOOK, booking, rebooking=False, idempotency_key=idempotency_key,
+                               expected_state=expected_state)
 
 
 def rebook(referral, user, start: datetime, end: datetime | None = None, *, duration=None,
            location: str = "", confirmed: bool = False, instructions: str = "",
-           idempotency_key: str = "") -> OutboundMessage:
+           idempotency_key: str = "", expected_state: str | None = None) -> OutboundMessage:
     booking = _booking(start, end, duration, location, confirmed, instructions)
-    return _appointment_action(referral, user, Kind.REBOOK, booking, rebooking=True, idempotency_key=idempotency_key)
+    return _appointment_action(referral, user, Kind.REBOOK, booking, rebooking=True, idempotency_key=idempotency_key,
+                               expected_state=expected_state)
 
 
-def cancel_appointment(referral, user, reason: str, *, idempotency_key: str = "") -> OutboundMessage:
+def cancel_appointment(referral, user, reason: str, *, idempotency_key: str = "",
+                       expected_state: str | None = None) -> OutboundMessage:
     if not (reason or "").strip():
         raise ActionNotAllowed(_("Give the reason for cancelling the appointment."))
     reason = reason.strip()
@@ -352,7 +420,7 @@ def cancel_appointment(referral, user, reason: str, *, idempotency_key: str = ""
         _save(locked, now)
         return message
 
-    return _run(referral, Kind.CANCEL_APPOINTMENT, idempotency_key, body)
+    return _run(referral, Kind.CANCEL_APPOINTMENT, idempotency_key, body, expected_state=expected_state)
 
 
 def check_attachment(upload: FileUpload) -> OutgoingAttachment:

@@ -184,8 +184,11 @@ class OceanClient:
         except OceanError:
             return _other(None)
         if response.is_success:
+            # Only Harbour → Ocean was tested: the inbound key (Ocean → Harbour) is shown by the settings page.
             return ConnectionCheck(True, "works", _(
-                "The connection works: Ocean accepted the Client ID and Secret and answered."))
+                "Harbour can reach Ocean with your OAuth credentials: Ocean accepted the Client ID and Secret "
+                "and answered. This does not test what Ocean sends to Harbour: for that, see “Last inbound "
+                "message” below."))
         return _other(response.status_code)
 
 

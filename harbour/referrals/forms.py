@@ -2,6 +2,11 @@
 
 Every action form carries `idempotency_key`, a random value written into the page: a
 double-clicked submit posts it twice and ocean.actions turns the second into the first's result.
+It also carries `seen_state`, the referral's state as the page showed it (staleness.state_token):
+ocean.actions refuses a change made from a page older than the referral's current state.
+
+Date and time inputs are <input type=date/time>: their values must be ISO (YYYY-MM-DD, HH:MM)
+whatever the language, or the browser shows them empty.
 """
 from __future__ import annotations
 
@@ -13,10 +18,20 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from harbour.ocean.actions import ActionNotAllowed, FileUpload, allowed_attachment_types, check_attachment, \
-    max_attachment_bytes
+from django.utils import formats
+
+from harbour.ocean.actions import BOOKING_HORIZON_YEARS, ActionNotAllowed, FileUpload, allowed_attachment_types, \
+    booking_horizon, check_attachment, max_attachment_bytes
 
 from .models import OceanFolder
+
+
+def date_input():
+    return forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+
+
+def time_input():
+    return forms.TimeInput(format="%H:%M", attrs={"type": "time"})
 
 # The list's folder filter: Ocean's folders as staff name them, plus "not synced" (Harbour's).
 FOLDER_FILTERS = {
@@ -37,8 +52,8 @@ class ReferralFilterForm(forms.Form):
     folder = forms.ChoiceField(label=_("Ocean folder"), required=False,
                                choices=[("", _("All folders"))] + [(k, v[0]) for k, v in FOLDER_FILTERS.items()])
     date_field = forms.ChoiceField(label=_("Date of"), required=False, choices=DATE_FIELDS)
-    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(label=_("From"), required=False, widget=date_input())
+    date_to = forms.DateField(label=_("To"), required=False, widget=date_input())
     patient = forms.CharField(label=_("Patient name or health card number"), required=False, max_length=100)
     ref = forms.CharField(label=_("Referral reference"), required=False, max_length=200)
 
@@ -65,6 +80,8 @@ class ReferralFilterForm(forms.Form):
 
 class ActionForm(forms.Form):
     idempotency_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=100)
+    # Checked by ocean.actions for the actions that change the referral; missing = an old page.
+    seen_state = forms.CharField(widget=forms.HiddenInput, required=False, max_length=50)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("initial", {}).setdefault("idempotency_key", uuid.uuid4().hex)
@@ -92,10 +109,10 @@ class DeclineForm(ActionForm):
 
 
 class BookForm(ActionForm):
-    date = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}),
+    date = forms.DateField(label=_("Date"), widget=date_input(),
                            error_messages={"required": _("Give the date of the appointment."),
                                            "invalid": _("Enter a valid date.")})
-    time = forms.TimeField(label=_("Time"), widget=forms.TimeInput(attrs={"type": "time"}),
+    time = forms.TimeField(label=_("Time"), widget=time_input(),
                            error_messages={"required": _("Give the time of the appointment."),
                                            "invalid": _("Enter a valid time.")})
     duration = forms.IntegerField(label=_("Duration (minutes)"), min_value=5, max_value=720, initial=30,
@@ -107,6 +124,10 @@ class BookForm(ActionForm):
     instructions = forms.CharField(label=_("Instructions to the patient"), max_length=2000, required=False,
                                    widget=forms.Textarea(attrs={"rows": 3}))
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["date"].widget.attrs["max"] = booking_horizon().isoformat()
+
     def clean(self):
         data = super().clean()
         day, at = data.get("date"), data.get("time")
@@ -114,8 +135,13 @@ class BookForm(ActionForm):
             start = timezone.make_aware(datetime.combine(day, at))
             if start <= timezone.now():
                 self.add_error("date", _("The appointment must be in the future."))
+            elif day > booking_horizon():
+                self.add_error("date", _(
+                    "An appointment can be booked at most %(years)d years ahead (until %(date)s); check the year."
+                ) % {"years": BOOKING_HORIZON_YEARS, "date": formats.date_format(booking_horizon(), "DATE_FORMAT")})
             data["start"] = start
         return data
+
 
 class RebookForm(BookForm):
     pass

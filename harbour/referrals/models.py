@@ -254,6 +254,9 @@ class Appointment(models.Model):
     participant_status = models.CharField(max_length=30, blank=True)
     confirmed = models.BooleanField(default=False)  # patient participant 'accepted' (vs 'tentative')
     patient_instruction = models.TextField(blank=True)
+    # Where, as staff typed it when booking here (sent to Ocean as a display-only Location participant).
+    # Ocean's inbound Appointments carry no location (contract §4.1), so rows from Ocean leave it empty.
+    location = models.CharField(_("location"), max_length=200, blank=True)
     appointment_type = models.CharField(max_length=200, blank=True)
     cancelled = models.BooleanField(default=False)
     superseded = models.BooleanField(default=False)  # a later statement replaced this one

@@ -24,6 +24,33 @@ def _when(value: str) -> str:
     return formats.date_format(localtime(parsed), "DATETIME_FORMAT")
 
 
+CHANGE_LABELS = {
+    "duration": lambda: _("duration"),
+    "location": lambda: _("location"),
+    "confirmed": lambda: _("confirmation with the patient"),
+    "instructions": lambda: _("instructions to the patient"),
+}
+
+
+def _booked_or_moved(p: dict, *, moved: bool) -> str:
+    values = {"start": _when(p.get("start")), "location": p.get("location") or ""}
+    confirmed = bool(p.get("confirmed"))
+    if values["location"]:
+        if moved:
+            text = (_("Appointment moved to %(start)s, at %(location)s (confirmed).") if confirmed
+                    else _("Appointment moved to %(start)s, at %(location)s (unconfirmed)."))
+        else:
+            text = (_("Appointment booked for %(start)s, at %(location)s (confirmed).") if confirmed
+                    else _("Appointment booked for %(start)s, at %(location)s (unconfirmed)."))
+    elif moved:
+        text = (_("Appointment moved to %(start)s (confirmed).") if confirmed
+                else _("Appointment moved to %(start)s (unconfirmed)."))
+    else:
+        text = (_("Appointment booked for %(start)s (confirmed).") if confirmed
+                else _("Appointment booked for %(start)s (unconfirmed)."))
+    return text % values
+
+
 def _status(value: str) -> str:
     try:
         return str(Status(value).label)
@@ -61,19 +88,24 @@ def describe(event: Event) -> str:
         return ngettext("%(count)d attachment is no longer listed by Ocean.",
                         "%(count)d attachments are no longer listed by Ocean.", count) % {"count": count}
     if code == "task_status":
-        if p.get("to"):
-            return _("Ocean status %(task)s: %(from)s → %(to)s.") % {
-                "task": label("task_status", p.get("task_status")), "from": _status(p.get("from")),
-                "to": _status(p.get("to"))}
-        return _("Ocean status %(task)s.") % {"task": label("task_status", p.get("task_status"))}
+        if p.get("to") and p.get("to") != p.get("from"):
+            return _("Status changed from %(from)s to %(to)s.") % {
+                "from": _status(p.get("from")), "to": _status(p.get("to"))}
+        return _("Ocean task status: %(task)s.") % {"task": label("task_status", p.get("task_status"))}
     if code == "cancelled_by_sender":
         return _("Cancelled by the sender.")
+    # A date and time never ends a sentence: in English it may end with "a.m." ("a.m..").
     if code == "appointment_booked":
-        if p.get("confirmed"):
-            return _("Appointment booked (confirmed): %(start)s.") % {"start": _when(p.get("start"))}
-        return _("Appointment booked (unconfirmed): %(start)s.") % {"start": _when(p.get("start"))}
+        return _booked_or_moved(p, moved=False)
     if code == "appointment_changed":
-        return _("Appointment changed: %(start)s.") % {"start": _when(p.get("start"))}
+        changed = p.get("changed")
+        if changed and "start" not in changed:  # the same date and time, other details
+            what = ", ".join(str(CHANGE_LABELS[c]()) for c in changed if c in CHANGE_LABELS) or "?"
+            return _("Appointment of %(start)s updated (%(what)s).") % {"start": _when(p.get("start")), "what": what}
+        return _booked_or_moved(p, moved=True)
+    if code == "appointment_cancelled" and p.get("by") == "clinic":
+        return _("Appointment of %(start)s cancelled by the clinic: the referral is back to pending booking.") % {
+            "start": _when(p.get("start"))}
     if code == "appointment_cancelled":
         return _("Appointment of %(start)s cancelled in Ocean: the referral is back to pending booking.") % {
             "start": _when(p.get("start"))}

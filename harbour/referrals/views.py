@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _, gettext_lazy, ngettext, pgettext
 from django.views.decorators.http import require_POST
 
@@ -16,7 +17,7 @@ from harbour.clinics.models import ocean_settings_for
 from harbour.intake.jobs import reprocess
 from harbour.intake.models import InboundMessage
 from harbour.ocean import actions
-from harbour.ocean.actions import ActionNotAllowed
+from harbour.ocean.actions import ActionNotAllowed, StaleReferral
 from harbour.ocean.documents import request_fetch_again
 from harbour.ocean.models import OutboundMessage
 from harbour.ocean.outbox import annotate_unsynced, referral_sync_state, retry_now
@@ -25,6 +26,7 @@ from . import forms as F
 from .lifecycle import TERMINAL_FOR_OCEAN
 from .models import Appointment, Attachment, Direction, OceanFolder, Referral, Status, name_key
 from .reading import annotate_unread, mark_all_read, mark_read, watermark_for
+from .staleness import state_token
 from .timeline import describe
 
 PAGE_SIZE = 50
@@ -162,27 +164,31 @@ def available_actions(referral, ocean) -> set[str]:
 
 
 def _run_accept(referral, user, data, key):
-    return actions.accept(referral, user, idempotency_key=key)
+    return actions.accept(referral, user, idempotency_key=key, expected_state=data.get("seen_state") or "")
 
 
 def _run_decline(referral, user, data, key):
-    return actions.decline(referral, user, data["reason"], idempotency_key=key)
+    return actions.decline(referral, user, data["reason"], idempotency_key=key,
+                           expected_state=data.get("seen_state") or "")
 
 
 def _run_book(referral, user, data, key):
-    return actions.book(referral, user, data["start"], **F.booking_args(data), idempotency_key=key)
+    return actions.book(referral, user, data["start"], **F.booking_args(data), idempotency_key=key,
+                        expected_state=data.get("seen_state") or "")
 
 
 def _run_rebook(referral, user, data, key):
-    return actions.rebook(referral, user, data["start"], **F.booking_args(data), idempotency_key=key)
+    return actions.rebook(referral, user, data["start"], **F.booking_args(data), idempotency_key=key,
+                          expected_state=data.get("seen_state") or "")
 
 
 def _run_cancel_appointment(referral, user, data, key):
-    return actions.cancel_appointment(referral, user, data["reason"], idempotency_key=key)
+    return actions.cancel_appointment(referral, user, data["reason"], idempotency_key=key,
+                                      expected_state=data.get("seen_state") or "")
 
 
 def _run_complete(referral, user, data, key):
-    return actions.complete(referral, user, idempotency_key=key)
+    return actions.complete(referral, user, idempotency_key=key, expected_state=data.get("seen_state") or "")
 
 
 def _run_message(referral, user, data, key):
@@ -212,17 +218,13 @@ def _detail_context(request, referral, bound: dict | None = None) -> dict:
     events = list(referral.events.select_related("inbound_message", "actor").order_by("created_at", "id"))
     outbound = {m.pk: m for m in OutboundMessage.objects.filter(referral=referral).order_by("id")}
     offered = available_actions(referral, ocean)
-    action_forms = {name: (bound or {}).get(name) or ACTIONS[name][0](auto_id=f"id_{name}_%s")
+    token = state_token(referral)  # the state these forms act on (staleness.py)
+    action_forms = {name: (bound or {}).get(name) or ACTIONS[name][0](auto_id=f"id_{name}_%s",
+                                                                      initial={"seen_state": token})
                     for name in ACTIONS if name in offered}
     current = next((a for a in referral.appointments.all() if not a.superseded and a.start and not a.cancelled), None)
     if "rebook" in action_forms and not (bound or {}).get("rebook") and current:
-        from django.utils.timezone import localtime
-
-        start = localtime(current.start)
-        action_forms["rebook"] = F.RebookForm(auto_id="id_rebook_%s", initial={
-            "date": start.date(), "time": start.time().replace(second=0, microsecond=0),
-            "duration": current.minutes or 30, "confirmed": current.confirmed,
-            "instructions": current.patient_instruction})
+        action_forms["rebook"] = F.RebookForm(auto_id="id_rebook_%s", initial=rebook_initial(current, token))
     timeline = []
     for event in events:
         message = outbound.get(event.outbound_id) if event.outbound_id else None
@@ -241,6 +243,14 @@ def _detail_context(request, referral, bound: dict | None = None) -> dict:
         "current_appointment": current,
         "read_only_reason": _read_only_reason(referral),
     }
+
+
+def rebook_initial(current, token: str) -> dict:
+    """The change form opens on the current appointment: same date, time (to the minute), place, etc."""
+    start = localtime(current.start)
+    return {"date": start.date(), "time": start.time().replace(second=0, microsecond=0),
+            "duration": current.minutes or 30, "location": current.location, "confirmed": current.confirmed,
+            "instructions": current.patient_instruction, "seen_state": token}
 
 
 def _read_only_reason(referral) -> str:
@@ -295,6 +305,18 @@ def referral_action(request, pk: int, action: str):
         return render(request, "referrals/referral_detail.html", context, status=400)
     try:
         run(referral, request.user, form.cleaned_data, form.cleaned_data.get("idempotency_key") or "")
+    except StaleReferral as exc:
+        # Nothing was sent. The page again, as the referral is now, with what the person typed
+        # kept in the form (under the current state: acting again is a decision made on it).
+        flash.error(request, exc.message)
+        referral = get_object_or_404(_detail_queryset(clinic), pk=pk)
+        data = request.POST.copy()
+        data["seen_state"] = state_token(referral)
+        retry_form = form_class(data, auto_id=f"id_{action}_%s")
+        context = _detail_context(request, referral, bound={action: retry_form})
+        context["invalid_action"] = action
+        context["stale"] = True
+        return render(request, "referrals/referral_detail.html", context, status=409)
     except ActionNotAllowed as exc:
         flash.error(request, exc.message)
         return redirect("referrals:detail", pk=pk)

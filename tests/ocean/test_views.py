@@ -25,7 +25,7 @@ def test_connection_test_is_post_only(admin_client):
 
 
 @pytest.mark.parametrize("settings_kw, english, french", [
-    ({}, "The connection works", "La connexion fonctionne"),
+    ({}, "Harbour can reach Ocean with your OAuth credentials", "Harbour peut joindre Ocean avec vos identifiants OAuth"),
     ({"client_id": "nope"}, "Ocean does not know this Client ID", "Ocean ne connaît pas cet identifiant client"),
     ({"secret": "nope-secret"}, "refused the Secret", "a refusé le secret"),
     ({"unreachable": True}, "Ocean could not be reached", "Impossible de joindre Ocean"),

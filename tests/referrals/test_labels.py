@@ -82,9 +82,9 @@ def page(client, url, lang):
 
 
 @pytest.mark.parametrize("lang, words", [
-    ("en", ["Mental health assessment and referral", "Male", "Urgent", "Ocean status accepted: New → Accepted.",
+    ("en", ["Mental health assessment and referral", "Male", "Urgent", "Status changed from New to Accepted.",
             "proposed, no date yet", "PDF"]),
-    ("fr", ["Mental health assessment and referral", "Masculin", "Urgente", "Statut Ocean acceptée : Nouvelle → Acceptée.",
+    ("fr", ["Mental health assessment and referral", "Masculin", "Urgente", "La consultation est passée de «\u00a0Nouvelle\u00a0» à «\u00a0Acceptée\u00a0».",
             "proposé, sans date pour l'instant", "PDF"]),
 ])
 def test_referral_page_shows_words_not_codes(staff_client, clinic, referral, lang, words):

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from harbour.ocean.models import OutboundMessage
 from harbour.referrals.models import Appointment, CommunicationMessage, Event, Referral
+from harbour.referrals.staleness import state_token
 from tests.conftest import client_for
 from tests.ocean.conftest import configure, make_referral
 
@@ -40,6 +41,11 @@ def future(days=3, hour=10):
             "confirmed": "on", "instructions": "Bring your health card."}
 
 
+def act(client, referral, name, data=None, **extra):
+    """Post an action form as the page renders it: with the referral's current state (staleness.py)."""
+    return client.post(action_url(referral, name), {"seen_state": state_token(referral), **(data or {})}, **extra)
+
+
 def flashes(response) -> list[str]:
     return [str(m) for m in response.context["messages"]] if response.context else []
 
@@ -53,7 +59,7 @@ def outbound(referral):
 
 def test_accept_enqueues_and_records(staff_client, staff_user, referral):
     assert 'id="form-accept"' in detail(staff_client, referral)
-    response = staff_client.post(action_url(referral, "accept"), {"idempotency_key": "k1"},
+    response = act(staff_client, referral, "accept", {"idempotency_key": "k1"},
                                  HTTP_ACCEPT_LANGUAGE="en", follow=True)
     assert response.redirect_chain[-1][0] == reverse("referrals:detail", args=[referral.pk])
     assert "Referral accepted. Ocean will be told." in flashes(response)
@@ -67,12 +73,12 @@ def test_accept_enqueues_and_records(staff_client, staff_user, referral):
 
 
 def test_french_success_message(staff_client, referral):
-    response = staff_client.post(action_url(referral, "accept"), {}, HTTP_ACCEPT_LANGUAGE="fr", follow=True)
+    response = act(staff_client, referral, "accept", {}, HTTP_ACCEPT_LANGUAGE="fr", follow=True)
     assert "Consultation acceptée. Ocean en sera informé." in flashes(response)
 
 
 def test_decline_with_reason(staff_client, referral):
-    staff_client.post(action_url(referral, "decline"), {"reason": "  Outside our catchment  "})
+    act(staff_client, referral, "decline", {"reason": "  Outside our catchment  "})
     referral.refresh_from_db()
     assert referral.status == "declined"
     [message] = outbound(referral)
@@ -84,13 +90,13 @@ def test_decline_with_reason(staff_client, referral):
 @pytest.mark.parametrize("lang, text", [("en", "Give the reason for declining."),
                                         ("fr", "Indiquez la raison du refus.")])
 def test_decline_without_reason_is_refused(staff_client, referral, reason, lang, text):
-    response = staff_client.post(action_url(referral, "decline"), {"reason": reason}, HTTP_ACCEPT_LANGUAGE=lang)
+    response = act(staff_client, referral, "decline", {"reason": reason}, HTTP_ACCEPT_LANGUAGE=lang)
     assert response.status_code == 400 and text in response.content.decode()
     assert outbound(referral) == [] and Referral.objects.get(pk=referral.pk).status == "new"
 
 
 def test_book_rebook_cancel_and_complete(staff_client, referral):
-    assert staff_client.post(action_url(referral, "book"), future(3)).status_code == 302
+    assert act(staff_client, referral, "book", future(3)).status_code == 302
     referral.refresh_from_db()
     assert (referral.status, referral.ocean_folder) == ("booked", "booking_confirmed")
     booked = Appointment.objects.get(referral=referral, superseded=False)
@@ -102,16 +108,16 @@ def test_book_rebook_cancel_and_complete(staff_client, referral):
     assert 'id="form-accept"' not in page and 'id="form-decline"' not in page
 
     rebooked = {**future(5, 14), "confirmed": ""}
-    assert staff_client.post(action_url(referral, "rebook"), rebooked).status_code == 302
+    assert act(staff_client, referral, "rebook", rebooked).status_code == 302
     referral.refresh_from_db()
     assert referral.ocean_folder == "booking_unconfirmed"
     assert timezone.localtime(Appointment.objects.get(referral=referral, superseded=False).start).hour == 14
 
-    assert staff_client.post(action_url(referral, "cancel_appointment"), {"reason": "Doctor away"}).status_code == 302
+    assert act(staff_client, referral, "cancel_appointment", {"reason": "Doctor away"}).status_code == 302
     referral.refresh_from_db()
     assert (referral.status, referral.ocean_folder) == ("accepted", "pending_booking")
 
-    assert staff_client.post(action_url(referral, "complete"), {}).status_code == 302
+    assert act(staff_client, referral, "complete", {}).status_code == 302
     referral.refresh_from_db()
     assert (referral.status, referral.ocean_folder) == ("completed", "completed")
     assert [m.kind for m in outbound(referral)] == ["book", "rebook", "cancel_appointment", "complete"]
@@ -120,8 +126,8 @@ def test_book_rebook_cancel_and_complete(staff_client, referral):
 
 
 def test_cancel_appointment_requires_a_reason(staff_client, referral):
-    staff_client.post(action_url(referral, "book"), future())
-    response = staff_client.post(action_url(referral, "cancel_appointment"), {"reason": " "}, HTTP_ACCEPT_LANGUAGE="en")
+    act(staff_client, referral, "book", future())
+    response = act(staff_client, referral, "cancel_appointment", {"reason": " "}, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 400 and "Give the reason for cancelling the appointment." in response.content.decode()
     assert [m.kind for m in outbound(referral)] == ["book"]
 
@@ -136,7 +142,7 @@ def test_cancel_appointment_requires_a_reason(staff_client, referral):
     ({"duration": "abc"}, "Enter a whole number."),
 ])
 def test_booking_bad_input(staff_client, referral, change, field_error):
-    response = staff_client.post(action_url(referral, "book"), {**future(), **change}, HTTP_ACCEPT_LANGUAGE="en")
+    response = act(staff_client, referral, "book", {**future(), **change}, HTTP_ACCEPT_LANGUAGE="en")
     page = response.content.decode()
     assert response.status_code == 400 and field_error in page
     assert "The appointment was not booked." in page and '<details open><summary>Book an appointment' in page
@@ -148,14 +154,14 @@ def test_booking_bad_input(staff_client, referral, change, field_error):
 def test_booking_in_the_past_is_refused(staff_client, referral, lang, text):
     past = timezone.localtime() - timedelta(hours=1)
     data = {**future(), "date": past.date().isoformat(), "time": past.strftime("%H:%M")}
-    response = staff_client.post(action_url(referral, "book"), data, HTTP_ACCEPT_LANGUAGE=lang)
+    response = act(staff_client, referral, "book", data, HTTP_ACCEPT_LANGUAGE=lang)
     assert response.status_code == 400 and text in response.content.decode()
     assert outbound(referral) == []
 
 
 def test_message_with_attachment(staff_client, referral):
     upload = SimpleUploadedFile("results.pdf", PDF, content_type="application/pdf")
-    response = staff_client.post(action_url(referral, "message"), {"text": "Please send the MRI.", "attachment": upload},
+    response = act(staff_client, referral, "message", {"text": "Please send the MRI.", "attachment": upload},
                                  HTTP_ACCEPT_LANGUAGE="en", follow=True)
     assert "Message sent to Ocean for the referrer." in flashes(response)
     [message] = outbound(referral)
@@ -175,7 +181,7 @@ def test_message_the_receiver_of_a_sent_referral(staff_client, staff_user, clini
     page = detail(staff_client, referral, lang)
     assert summary in page and 'id="form-message"' in page
     assert 'id="form-accept"' not in page and 'id="form-complete"' not in page
-    response = staff_client.post(action_url(referral, "message"), {"text": "Any news on the booking?"},
+    response = act(staff_client, referral, "message", {"text": "Any news on the booking?"},
                                  HTTP_ACCEPT_LANGUAGE=lang, follow=True)
     assert done in flashes(response)
     [message] = outbound(referral)
@@ -189,14 +195,14 @@ def test_message_the_receiver_of_a_sent_referral(staff_client, staff_user, clini
 def test_other_actions_on_a_sent_copy_stay_refused(staff_client, clinic, ocean):
     referral = make_referral(clinic, direction="sent", status="accepted")
     for name in ("accept", "decline", "book", "complete"):
-        response = staff_client.post(action_url(referral, name), {"reason": "x", **future()},
+        response = act(staff_client, referral, name, {"reason": "x", **future()},
                                      HTTP_ACCEPT_LANGUAGE="en", follow=True)
         assert any("copies of referrals you sent are read-only" in m for m in flashes(response)), name
     assert outbound(referral) == []
 
 
 def test_message_needs_text_or_file(staff_client, referral):
-    response = staff_client.post(action_url(referral, "message"), {"text": "  "}, HTTP_ACCEPT_LANGUAGE="fr")
+    response = act(staff_client, referral, "message", {"text": "  "}, HTTP_ACCEPT_LANGUAGE="fr")
     assert response.status_code == 400 and "Écrivez un message ou joignez un fichier." in response.content.decode()
     assert outbound(referral) == []
 
@@ -204,7 +210,7 @@ def test_message_needs_text_or_file(staff_client, referral):
 def test_message_attachment_over_the_limit(staff_client, referral, settings):
     settings.HARBOUR_OCEAN_MESSAGE_MAX_BYTES = 1024 * 1024
     upload = SimpleUploadedFile("big.pdf", PDF + b"0" * (1024 * 1024), content_type="application/pdf")
-    response = staff_client.post(action_url(referral, "message"), {"text": "x", "attachment": upload},
+    response = act(staff_client, referral, "message", {"text": "x", "attachment": upload},
                                  HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 400 and "The attached file is too large (at most 1 MB)." in response.content.decode()
     assert outbound(referral) == []
@@ -216,7 +222,7 @@ def test_message_attachment_over_the_limit(staff_client, referral, settings):
 ])
 def test_message_attachment_of_a_type_not_allowed(staff_client, referral, name, content_type, data, text):
     upload = SimpleUploadedFile(name, data, content_type=content_type)
-    response = staff_client.post(action_url(referral, "message"), {"text": "x", "attachment": upload},
+    response = act(staff_client, referral, "message", {"text": "x", "attachment": upload},
                                  HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 400 and text in html.unescape(response.content.decode())
     assert outbound(referral) == []
@@ -224,7 +230,7 @@ def test_message_attachment_of_a_type_not_allowed(staff_client, referral, name, 
 
 def test_attachment_errors_in_french(staff_client, referral):
     upload = SimpleUploadedFile("page.html", b"<html></html>", content_type="text/html")
-    response = staff_client.post(action_url(referral, "message"), {"text": "x", "attachment": upload},
+    response = act(staff_client, referral, "message", {"text": "x", "attachment": upload},
                                  HTTP_ACCEPT_LANGUAGE="fr")
     assert response.status_code == 400
     assert "Ce type de fichier ne peut pas être envoyé à Ocean." in response.content.decode()
@@ -237,8 +243,8 @@ def test_double_clicked_submit_has_one_effect(staff_client, referral):
     page = detail(staff_client, referral)
     key = page.split('id="form-book"', 1)[1].split('name="idempotency_key" value="', 1)[1].split('"', 1)[0]
     assert len(key) == 32
-    first = staff_client.post(action_url(referral, "book"), {**future(), "idempotency_key": key})
-    second = staff_client.post(action_url(referral, "book"), {**future(), "idempotency_key": key})
+    first = act(staff_client, referral, "book", {**future(), "idempotency_key": key})
+    second = act(staff_client, referral, "book", {**future(), "idempotency_key": key})
     assert first.status_code == second.status_code == 302
     assert len(outbound(referral)) == 1
     assert Appointment.objects.filter(referral=referral).count() == 1
@@ -246,8 +252,8 @@ def test_double_clicked_submit_has_one_effect(staff_client, referral):
 
 
 def test_double_accept_without_key_is_one_message_and_a_translated_refusal(staff_client, referral):
-    staff_client.post(action_url(referral, "accept"), {})
-    response = staff_client.post(action_url(referral, "accept"), {}, HTTP_ACCEPT_LANGUAGE="en", follow=True)
+    act(staff_client, referral, "accept", {})
+    response = act(staff_client, referral, "accept", {}, HTTP_ACCEPT_LANGUAGE="en", follow=True)
     assert "Only a new or declined referral can be accepted." in flashes(response)
     assert len(outbound(referral)) == 1
 
@@ -266,7 +272,7 @@ def test_action_on_a_referral_cancelled_meanwhile(staff_client, referral, lang, 
     page = detail(staff_client, referral)
     assert 'id="form-accept"' in page
     Referral.objects.filter(pk=referral.pk).update(status="cancelled", ocean_folder="cancelled")  # Ocean's revoke
-    response = staff_client.post(action_url(referral, "accept"), {}, HTTP_ACCEPT_LANGUAGE=lang, follow=True)
+    response = act(staff_client, referral, "accept", {}, HTTP_ACCEPT_LANGUAGE=lang, follow=True)
     assert text in flashes(response)
     assert outbound(referral) == [] and Referral.objects.get(pk=referral.pk).status == "cancelled"
     assert 'id="form-accept"' not in response.content.decode()
@@ -303,7 +309,7 @@ def test_no_actions_for_a_referral_of_another_site(staff_client, clinic, ocean):
 
 def test_refused_action_on_a_sent_copy_posted_anyway(staff_client, clinic, ocean):
     referral = make_referral(clinic, direction="sent")
-    response = staff_client.post(action_url(referral, "accept"), {}, HTTP_ACCEPT_LANGUAGE="en", follow=True)
+    response = act(staff_client, referral, "accept", {}, HTTP_ACCEPT_LANGUAGE="en", follow=True)
     assert any("copies of referrals you sent are read-only" in m for m in flashes(response))
     assert outbound(referral) == []
 
@@ -317,7 +323,7 @@ def test_another_clinics_referral_is_404_for_every_action(referral, other_admin)
 
 
 def test_unknown_action_and_get_are_refused(staff_client, referral):
-    assert staff_client.post(action_url(referral, "cancel"), {}).status_code == 404  # the receiver never cancels
+    assert act(staff_client, referral, "cancel", {}).status_code == 404  # the receiver never cancels
     assert staff_client.get(action_url(referral, "accept")).status_code == 405
     assert outbound(referral) == []
 

@@ -6,6 +6,7 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
 
+from harbour.referrals.staleness import state_token
 from harbour.core.worker import run_until_idle
 from harbour.ocean.models import OutboundMessage
 from harbour.referrals.models import Attachment, Event, Referral, ReferralRead
@@ -66,7 +67,7 @@ def test_view_in_ocean_uses_the_configured_server(staff_client, clinic, referral
 
 
 def test_not_synced_banner_shows_refusal_and_retry_now(staff_client, staff_user, referral):
-    staff_client.post(reverse("referrals:action", args=[referral.pk, "accept"]), {})
+    staff_client.post(reverse("referrals:action", args=[referral.pk, "accept"]), {"seen_state": state_token(referral)})
     [message] = OutboundMessage.objects.filter(referral=referral)
     page = page_of(staff_client, referral)
     assert 'id="not-synced"' in page and "Not synced to Ocean" in page and "Waiting to be sent" in page
@@ -92,7 +93,7 @@ def test_not_synced_banner_shows_refusal_and_retry_now(staff_client, staff_user,
 
 def test_retry_now_of_another_referral_or_clinic_is_404(staff_client, clinic, other_admin, referral, ocean):
     other_referral = make_referral(clinic, "other-ref")
-    staff_client.post(reverse("referrals:action", args=[referral.pk, "accept"]), {})
+    staff_client.post(reverse("referrals:action", args=[referral.pk, "accept"]), {"seen_state": state_token(referral)})
     message = OutboundMessage.objects.get(referral=referral)
     OutboundMessage.objects.filter(pk=message.pk).update(state="dead")
     assert staff_client.post(reverse("referrals:retry_outbound", args=[other_referral.pk, message.pk])).status_code == 404
@@ -170,7 +171,7 @@ def test_opening_marks_read(staff_client, staff_user, referral):
 
 
 def test_timeline_names_the_actor_and_sync_state(staff_client, staff_user, referral):
-    staff_client.post(reverse("referrals:action", args=[referral.pk, "accept"]), {})
+    staff_client.post(reverse("referrals:action", args=[referral.pk, "accept"]), {"seen_state": state_token(referral)})
     event = Event.objects.get(referral=referral, code="task_status")
     page = page_of(staff_client, referral)
     entry = page.split(f'id="event-{event.pk}"', 1)[1].split("</li>", 1)[0]
