@@ -103,11 +103,11 @@ class Browser:
         return response
 
     def submit(self, page: str, form_id: str, data: dict | None = None, expect: int = 302):
-        """Post one of the page's forms with its action and hidden idempotency key, like a click."""
+        """Post one of the page's forms with its action and hidden fields (idempotency key, seen state), like a click."""
         form = found(rf'(<form[^>]*id="{form_id}".*?</form>)', page, flags=re.S)
         action = found(r'action="([^"]+)"', form)
-        key = re.search(r'name="idempotency_key" value="([^"]*)"', form)
-        fields = {"idempotency_key": key.group(1)} if key else {}
+        fields = {name: value for name in ("idempotency_key", "seen_state")
+                  if (value := (re.search(rf'name="{name}" value="([^"]*)"', form) or [None, None])[1]) is not None}
         return self.post(action, {**fields, **(data or {})}, expect=expect)
 
 

@@ -265,7 +265,7 @@ def test_filter_bar_is_two_labelled_rows_with_the_button_inline(client, clinic):
     assert len(rows) == 2
     assert [re.findall(r'<(?:input|select)[^>]*id="(id_[a-z_]+)"', row) for row in rows] == [
         ["id_folder", "id_patient", "id_ref"], ["id_date_field", "id_date_from", "id_date_to"]]
-    assert re.search(r"<button type=\"submit\" class=\"primary\">Filtre", rows[1])  # inline, on the dates row
+    assert re.search(r"<button type=\"submit\" class=\"primary\">Filtrer</button>", rows[1])  # the verb, inline on the dates row
     for field in ("folder", "patient", "ref", "date_field", "date_from", "date_to"):
         assert f'<label for="id_{field}">' in form, field
     css = (Path(__file__).resolve().parents[2] / "harbour/core/static/harbour/harbour.css").read_text()
