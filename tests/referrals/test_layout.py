@@ -40,7 +40,7 @@ def test_a_long_string_in_the_instructions_does_not_widen_the_page(staff_client,
     start = timezone.now() + timedelta(days=2)
     Appointment.objects.create(referral=referral, status="booked", start=start, end=start + timedelta(minutes=30),
                                minutes=30, participant_status="accepted", confirmed=True,
-                               patient_instruction="Directions: " + LONG, location=LONG)
+                               patient_instruction="Directions: " + LONG, location=LONG[:200])
     CommunicationMessage.objects.create(referral=referral, direction="from_referrer", text=LONG, dedupe_key="m1")
     html = staff_client.get(reverse("referrals:detail", args=[referral.pk])).content.decode()
     html = html.replace('<link rel="stylesheet" href="/static/harbour/harbour.css">',
