@@ -2,7 +2,9 @@
 
 Order of checks, each answered with an OperationOutcome (application/fhir+json):
 405 not POST; 429 caller blocked; 401 key missing or wrong; 413 too large; 415 not a JSON
-content type; 400 empty, not UTF-8, not JSON, or not a message Bundle with a MessageHeader
+content type, or a Content-Encoding other than identity (Ocean sends plain JSON); 400 a body
+that could not be read whole (broken chunked encoding, connection ended early, shorter than
+its Content-Length), empty, not UTF-8, not JSON, or not a message Bundle with a MessageHeader
 first; 200 once the raw bytes are committed (duplicates included); 503 when the database
 fails, so Ocean retries. The body is never read before the key is checked (by the lookup,
 or on an earlier call when the key is remembered: lookup.py; the INSERT checks key, host and
@@ -21,9 +23,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from harbour.clinics.models import OceanSettings, hash_inbound_key
 from harbour.core import logging as log_context
+from harbour.fhir.codes import EVENT_ALIASES
 from harbour.fhir.read import EnvelopeError, check_envelope
 from harbour.intake import lookup, ratelimit
-from harbour.intake.body import BodyNotJSON, BodyTooLarge, declared_length, parse_json, read_body
+from harbour.intake.body import BodyIncomplete, BodyNotJSON, BodyTooLarge, declared_length, parse_json, read_body
 from harbour.intake.outcome import outcome_response
 from harbour.intake.store import Guard, own_transaction, store_message
 
@@ -34,7 +37,9 @@ _KEY_META = "HTTP_" + KEY_HEADER.upper().replace("-", "_")
 DEFAULT_MAX_BUNDLE_BYTES = 25 * 1024 * 1024
 RETRY_AFTER_SECONDS = 60
 JSON_TYPES = frozenset({"application/json", "application/fhir+json", "application/json+fhir", "text/json"})
-_UNSAFE_LOG = re.compile(r"[^\w.:/@+-]")
+IDENTITY_ENCODINGS = frozenset({"", "identity"})
+# A FHIR id (R4 datatype id): anything else a sender puts in MessageHeader.id is not logged.
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 class _Call:
@@ -47,8 +52,20 @@ class _Call:
     reason = ""
 
 
-def _safe(value, limit: int = 80) -> str:
-    return _UNSAFE_LOG.sub("?", str(value))[:limit] if value else "-"
+def _event_for_log(code) -> str:
+    """The event code as Harbour's catalogue spells it, or "unrecognised": a sender's free text
+    (a name, a health card number) never reaches the log."""
+    if not code:
+        return "-"
+    known = code.strip().lower() if isinstance(code, str) else None
+    return known if known in EVENT_ALIASES else "unrecognised"
+
+
+def _id_for_log(value) -> str:
+    """A FHIR id as it is, else "invalid" (never the sender's text)."""
+    if not value:
+        return "-"
+    return value if isinstance(value, str) and _FHIR_ID.fullmatch(value) else "invalid"
 
 
 @csrf_exempt
@@ -72,9 +89,9 @@ def fhir_bundles(request):
     # One line per call: the access line, naming the key's clinic and what the intake made of it.
     log_context.bind(clinic_id=call.clinic_id)
     details = {
-        "event": _safe(call.event_code),
+        "event": _event_for_log(call.event_code),
         "inbound_message": call.message_id or "-",
-        "header_id": _safe(call.header_id),
+        "header_id": _id_for_log(call.header_id),
         "reason": call.reason or "-",
     }
     if not log_context.describe(**details):  # no request context (the view called on its own)
@@ -203,11 +220,23 @@ def _check_and_read(request, call: _Call):
         return outcome_response(
             415, "not-supported", "The content type must be application/fhir+json (or application/json)."
         )
+    encoding = request.META.get("HTTP_CONTENT_ENCODING")
+    if encoding is not None and encoding.strip().lower() not in IDENTITY_ENCODINGS:
+        call.reason = "content-encoding"
+        return outcome_response(
+            415, "not-supported",
+            "Compressed bodies are not accepted: send the Bundle as plain JSON, with no Content-Encoding "
+            "(as Ocean does).",
+        )
     try:
         raw = read_body(request, limit)
     except BodyTooLarge:
         call.reason = "too-large"
         return outcome_response(413, "too-long", too_large)
+    except BodyIncomplete as exc:
+        call.reason = exc.reason
+        # "invalid": the issue codes docs/openapi/intake.yaml documents do not include "incomplete".
+        return outcome_response(400, "invalid", exc.message)
     if not raw or raw.isspace():
         call.reason = "empty"
         return outcome_response(400, "required", "The body is empty: a FHIR message Bundle is expected.")

@@ -5,55 +5,20 @@ to a real WSGI server (wsgiref, in a thread) running harbour.wsgi.application, a
 every answer is the one the full handler gives, status, OperationOutcome and headers alike.
 """
 import logging
-import threading
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import httpx
 import orjson
 import pytest
-from django.db import connections
 
 from harbour.intake.models import InboundMessage
 from harbour.wsgi import application
 from tests.intake.intake_client import HOST, REAL_BUNDLE, URL, bundle, give_key, ocean, post
+from tests.intake.live_http import base_url  # noqa: F401 (a fixture)
 
 # Set by the WSGI server or differing per call; Content-Language and Vary come from the site's
 # LocaleMiddleware, which the lean handler leaves out (harbour/wsgi.py says why).
 PER_CALL_HEADERS = {"date", "server", "content-length"}
 SITE_ONLY_HEADERS = {"content-language", "vary"}
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def base_url(transactional_db):
-    """harbour.wsgi.application on a loopback port, sharing the test database."""
-    conn = connections["default"]
-    shared = conn.vendor == "sqlite" and conn.is_in_memory_db()
-    if shared:  # an in-memory database exists in this connection only (as Django's live server does)
-        conn.inc_thread_sharing()
-    server = make_server("127.0.0.1", 0, application, handler_class=_QuietHandler)
-
-    def serve():
-        if shared:
-            connections["default"] = conn
-        try:
-            server.serve_forever(poll_interval=0.05)
-        finally:
-            if not shared:
-                connections.close_all()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
-    server.server_close()
-    if shared:
-        conn.dec_thread_sharing()
 
 
 @pytest.fixture
