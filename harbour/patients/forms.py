@@ -2,6 +2,13 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 
+def _token_or_nothing(value) -> str:
+    """A confirmation token as posted; anything too long is no confirmation (never a form error:
+    the confirmation page simply shows again)."""
+    value = value or ""
+    return value if len(value) <= 64 else ""
+
+
 class ChartSearchForm(forms.Form):
     q = forms.CharField(
         label=_("Name or health card number"), max_length=100, required=False,
@@ -19,8 +26,7 @@ class LinkForm(forms.Form):
     confirm = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def clean_confirm(self):
-        value = self.cleaned_data.get("confirm") or ""
-        return value if len(value) <= 64 else ""
+        return _token_or_nothing(self.cleaned_data.get("confirm"))
 
     def clean(self):
         cleaned = super().clean()
@@ -40,4 +46,7 @@ class ReviewDecisionForm(BackForm):
     the values the person confirmed (matching.review_token): filled by harbour.js after its prompt,
     or by the server's own confirmation page."""
 
-    confirm = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
+    confirm = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean_confirm(self):
+        return _token_or_nothing(self.cleaned_data.get("confirm"))

@@ -222,10 +222,6 @@ class ChartReviewItem(models.Model):
         return self.field == ReviewField.HCN_VERSION
 
     @property
-    def needs_confirmation(self) -> bool:
-        return self.field in IDENTITY_FIELDS
-
-    @property
     def replaces_card(self) -> bool:
         """The chart has another card number: almost always another patient, never a reissue."""
         return self.field == ReviewField.HCN and bool(self.chart_value)

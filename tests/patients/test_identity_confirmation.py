@@ -199,6 +199,15 @@ def test_overwriting_the_card_with_confirmation_is_applied_once(staff_client, wr
     assert entry.details["fields"] == ["hcn", "hcn_version"]
 
 
+def test_an_overlong_confirmation_is_no_confirmation(staff_client, wrong_link):
+    chart, referral = wrong_link
+    item = ChartReviewItem.objects.get(referral=referral, field="hcn")
+    response = staff_client.post(accept_url(item), {"confirm": "x" * 500, "back": "chart"})
+    assert response.status_code == 200 and 'name="back" value="chart"' in response.content.decode()
+    chart.refresh_from_db()
+    assert chart.hcn == "9876543210"
+
+
 def test_a_stale_confirmation_is_asked_again(staff_client, wrong_link):
     chart, referral = wrong_link
     item = ChartReviewItem.objects.get(referral=referral, field="birth_date")
