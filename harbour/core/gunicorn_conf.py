@@ -6,6 +6,8 @@ Django's when HARBOUR_LOG_FORMAT is json, the production default) and no gunicor
 (Harbour's RequestContextMiddleware writes one access line per request, with its request id).
 """
 import os
+import socket
+import struct
 
 worker_class = "gthread"
 timeout = 60
@@ -15,6 +17,24 @@ accesslog = None
 # Headers larger than this are refused before Django sees them (gunicorn's defaults, stated).
 limit_request_line = 4094
 limit_request_fields = 100
+
+# A client that stops sending in the middle of a request (headers or body: "slowloris") would
+# hold one of the worker's threads for ever: gunicorn reads with blocking sockets and no timeout,
+# so a few dozen such connections stop the server for everyone, Ocean included. Accepted sockets
+# inherit SO_RCVTIMEO from the listening socket (Linux), so any read that waits longer than this
+# fails and gunicorn closes that connection; a slow but moving upload is not affected (the limit
+# is per read, not per request). A buffering reverse proxy in front does the same, and more.
+READ_TIMEOUT_SECONDS = int(os.environ.get("HARBOUR_READ_TIMEOUT_SECONDS") or 30)
+
+
+def when_ready(server):
+    timeval = struct.pack("ll", READ_TIMEOUT_SECONDS, 0)
+    for listener in server.LISTENERS:
+        try:
+            listener.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+        except OSError:  # a platform without this option: rely on the reverse proxy
+            server.log.warning("no read timeout on %s: run Harbour behind a reverse proxy", listener)
+
 
 _production = os.environ.get("HARBOUR_ENV", "development").strip() == "production"
 _format = os.environ.get("HARBOUR_LOG_FORMAT", "").strip() or ("json" if _production else "plain")

@@ -86,6 +86,8 @@ def test_a_wrong_key_typed_in_ocean_shows_on_both_sides(servers, new_context, sh
     emr.bring_to_front()
     emr.reload()
     rejected = emr.locator("dt", has_text="Dernier appel refusé").locator("xpath=following-sibling::dd[1]")
-    expect(rejected).to_have_text(re.compile(r"^401 le .+ \(\d+ appels? refusés? en tout\)$"))
+    expect(rejected.locator(".status-bad")).to_have_text(re.compile(r"^401 le .+ \(\d+ appels? refusés? en tout\)$"))
+    # ... and what to do about it: the key Ocean sends is not the one generated in Harbour.
+    expect(rejected.locator("#rejection-reason")).to_contain_text("La clé envoyée par Ocean était absente ou n'est pas celle générée ici.")
     shot(emr, "harbour-last-rejected-401")
     check_accessible(emr, "fr")
