@@ -97,7 +97,9 @@ def test_a_connection_failing_under_djangos_reader_is_a_400(clinic, key, caplog)
 
 
 @pytest.mark.parametrize("server", ["base_url", "gunicorn_url"])
-def test_a_body_shorter_than_its_content_length_is_a_400_though_it_is_json(request, clinic, key, caplog, server):
+def test_a_body_shorter_than_its_content_length_is_a_400_though_it_is_json(request, transactional_db, clinic, key, caplog,
+                                                                         server):
+    # transactional_db named here: the server is chosen in the body, after the key is saved.
     caplog.set_level(logging.INFO)
     url = request.getfixturevalue(server)
     declared = len(REAL_BUNDLE) + 100
