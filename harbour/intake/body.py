@@ -75,7 +75,12 @@ def read_body(request, limit: int) -> bytes:
 
 
 def _incomplete(exc: Exception) -> BodyIncomplete:
-    # gunicorn reports a chunked body cut short by EOF as a missing terminator of under 2 bytes.
-    cut_short = isinstance(exc, OSError) or len(getattr(exc, "term", b"..")) < 2
-    why = "the connection ended before the end of the body" if cut_short else "its chunked transfer encoding is invalid"
+    # gunicorn reports a chunked body cut short by EOF as a missing terminator of under 2 bytes;
+    # Django wraps the socket's OSError (a read timeout: `harbour serve`) in UnreadablePostError.
+    if isinstance(exc, TimeoutError) or isinstance(exc.__cause__, TimeoutError):
+        why = "the client stopped sending before the end of the body"
+    elif isinstance(exc, OSError) or len(getattr(exc, "term", b"..")) < 2:
+        why = "the connection ended before the end of the body"
+    else:
+        why = "its chunked transfer encoding is invalid"
     return BodyIncomplete(f"The body could not be read completely: {why}.", "incomplete")

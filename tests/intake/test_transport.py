@@ -74,22 +74,32 @@ def test_a_chunked_body_cut_short_by_the_client_is_a_400_though_what_came_is_jso
     assert_refused_quietly(clinic, caplog, 400, "incomplete")
 
 
-def test_a_connection_failing_under_djangos_reader_is_a_400(clinic, key, caplog):
-    # Django turns an OSError from wsgi.input into UnreadablePostError (a Content-Length body).
+STALLED = "The body could not be read completely: the client stopped sending before the end of the body."
+
+
+@pytest.mark.parametrize("error, diagnostics", [
+    (ConnectionResetError("reset by peer"), CUT_SHORT),
+    (TimeoutError("timed out"), STALLED),  # `harbour serve` sets a read timeout on its sockets
+])
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_socket_error_while_reading_is_a_400(clinic, key, caplog, error, diagnostics, framing):
+    # With a Content-Length, Django turns the OSError from wsgi.input into UnreadablePostError;
+    # a chunked body is read from wsgi.input itself, where the OSError arrives as it is.
     caplog.set_level(logging.INFO)
 
-    class Resetting:
+    class Failing:
         def read(self, size=-1):
-            raise ConnectionResetError("reset by peer")
+            raise error
 
         readline = read
 
+    framed = {"CONTENT_LENGTH": str(len(REAL_BUNDLE))} if framing == "content-length" else {
+        "HTTP_TRANSFER_ENCODING": "chunked"}
     response = Client(HTTP_HOST=HOST).generic(
-        "POST", URL, b"", content_type="application/fhir+json",
-        **{"wsgi.input": Resetting(), "CONTENT_LENGTH": str(len(REAL_BUNDLE)), KEY_META: key},
+        "POST", URL, b"", content_type="application/fhir+json", **{"wsgi.input": Failing(), **framed, KEY_META: key},
     )
     assert response.status_code == 400
-    assert outcome(response) == ("error", "invalid", CUT_SHORT)
+    assert outcome(response) == ("error", "invalid", diagnostics)
     assert_refused_quietly(clinic, caplog, 400, "incomplete")
 
 
