@@ -11,6 +11,7 @@ audit log: none may hold any form of the patient's data, the inbound key, the OA
 site's encryption key (SEK) or the access token.
 """
 import base64
+import datetime
 import json
 import re
 
@@ -141,10 +142,16 @@ def _workflow(harbour, sandbox) -> dict[str, str]:
         assert emr.http.get(link).status_code == 200
 
     # Accept, book and message through the referral page; Ocean hears each and echoes it back.
-    emr.post(f"{detail_path}actions/accept/", {}, expect=302)
+    def seen_state(form_id: str) -> dict:  # what the page's form carries, as a click would send it
+        form = re.search(rf'<form[^>]*id="{form_id}".*?</form>', emr.get(detail_path), flags=re.S)
+        assert form, f"no {form_id} on the referral page"
+        return {"seen_state": found(r'name="seen_state" value="([^"]*)"', form.group(0))}
+
+    emr.post(f"{detail_path}actions/accept/", seen_state("form-accept"), expect=302)
     emr.post(f"{detail_path}actions/book/", {
-        "date": "2031-05-06", "time": "09:30", "duration": "30", "confirmed": "on",
-        "instructions": "Bring the audiogram, Mrs Brightwaterson", "location": "Room 2",
+        **seen_state("form-book"),
+        "date": (datetime.date.today() + datetime.timedelta(days=40)).isoformat(), "time": "09:30", "duration": "30",
+        "confirmed": "on", "instructions": "Bring the audiogram, Mrs Brightwaterson", "location": "Room 2",
     }, expect=302)
     emr.post(f"{detail_path}actions/message/", {"text": "Dear Dr Kavanagh, Philomène Brightwaterson is booked."},
              expect=302)

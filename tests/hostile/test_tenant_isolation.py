@@ -56,7 +56,8 @@ def test_another_clinics_ids_are_not_found(world, url):
     own = url_for(url, world, {arg: "b" for arg in id_arguments(url)})
     method = "GET" if "GET" in rule.methods else "POST"
     response = b_admin.get(own) if method == "GET" else b_admin.post(own, {})
-    assert response.status_code in (200, 302, 400), f"{method} {own} (B's own ids): {response.status_code}"
+    # 409: a referral action without the state its page showed is refused as from an out-of-date page.
+    assert response.status_code in (200, 302, 400, 409), f"{method} {own} (B's own ids): {response.status_code}"
     assert world.a.patient_family not in body(response)
 
 
