@@ -145,6 +145,42 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, list, dict)) and not value)
+
+
+def _copy_json(value: Any) -> Any:
+    """A deep copy of a JSON value from Ocean without null and empty values, for a reply to echo.
+
+    FHIR JSON forbids them (``validate_outbound`` refuses them), yet a snapshot may hold them:
+    Ocean may send a null, and the reader turns NaN and infinities into null. Iterative, not
+    recursive like copy.deepcopy: a snapshot nests as deep as the reader accepts (1,024 levels),
+    beyond Python's recursion limit."""
+    if not isinstance(value, (dict, list)):
+        return value
+    top: Any = {} if isinstance(value, dict) else []
+    made, stack = [], [(value, top)]
+    while stack:  # copy, parents before children
+        source, copied = stack.pop()
+        made.append(copied)
+        for key, item in (source.items() if isinstance(source, dict) else enumerate(source)):
+            if isinstance(item, (dict, list)):
+                child: Any = {} if isinstance(item, dict) else []
+                stack.append((item, child))
+                item = child
+            if isinstance(copied, dict):
+                copied[key] = item
+            else:
+                copied.append(item)
+    for node in reversed(made):  # prune, children before parents (an emptied child goes too)
+        if isinstance(node, dict):
+            for key in [k for k, v in node.items() if _is_empty(v)]:
+                del node[key]
+        else:
+            node[:] = [v for v in node if not _is_empty(v)]
+    return top
+
+
 # --- The snapshot -------------------------------------------------------------
 
 
@@ -157,8 +193,10 @@ class _Snapshot:
         for entry in entries if isinstance(entries, list) else []:
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+                resource = _copy_json(resource)
+            if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
                 full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
-                self.entries.append({"fullUrl": full_url, "resource": copy.deepcopy(resource)})
+                self.entries.append({"fullUrl": full_url, "resource": resource})
         self.service_request = self._service_request(referral_ref)
         self.patient = self._resolve_ref(self.service_request, "subject", "Patient") or self._first("Patient")
         performer = None
@@ -685,29 +723,38 @@ class _Validator:
                     self.fail("MessageHeader.focus must point to an entry of the bundle")
         self.profile(header, "MessageHeader")
 
+    # The two walks over the whole bundle are iterative: copied snapshot resources nest as deep
+    # as the reader accepts (1,024 levels), beyond Python's recursion limit.
+
     def references(self, value: Any, urls: set[str]) -> None:
         """Every urn:uuid reference must resolve inside the bundle."""
-        if isinstance(value, dict):
-            ref = value.get("reference")
-            if isinstance(ref, str) and ref.startswith("urn:uuid:") and ref not in urls:
-                self.fail("a reference does not resolve inside the bundle")
-            for v in value.values():
-                self.references(v, urls)
-        elif isinstance(value, list):
-            for v in value:
-                self.references(v, urls)
+        stack = [value]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                ref = node.get("reference")
+                if isinstance(ref, str) and ref.startswith("urn:uuid:") and ref not in urls:
+                    self.fail("a reference does not resolve inside the bundle")
+                stack.extend(reversed(node.values()))
+            elif isinstance(node, list):
+                stack.extend(reversed(node))
 
     def no_empty(self, value: Any, where: str) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                if v is None or v == "" or v == [] or v == {}:
-                    self.fail(f"{where}.{k} is empty (FHIR JSON forbids empty values)")
-                self.no_empty(v, f"{where}.{k}")
-        elif isinstance(value, list):
-            for v in value:
-                if v is None:
-                    self.fail(f"{where} holds a null")
-                self.no_empty(v, where)
+        stack = [(value, where)]
+        while stack:
+            node, where = stack.pop()
+            children = []
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    if _is_empty(v):
+                        self.fail(f"{where}.{k} is empty (FHIR JSON forbids empty values)")
+                    children.append((v, f"{where}.{k}"))
+            elif isinstance(node, list):
+                for v in node:
+                    if v is None:
+                        self.fail(f"{where} holds a null")
+                    children.append((v, where))
+            stack.extend(reversed(children))
 
     def pattern(self, value: object, regex: re.Pattern, where: str, *, required: bool = False) -> None:
         if value is None:

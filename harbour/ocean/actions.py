@@ -138,8 +138,16 @@ def _enqueue(referral, kind, bundle, user, idempotency_key, echo_key) -> Outboun
         with transaction.atomic():
             return outbox.enqueue(referral, kind, bundle, user=user, idempotency_key=idempotency_key,
                                   echo_key=echo_key)
-    except IntegrityError:  # a racing submit with the same key won: undo this one entirely
-        raise _Duplicate() from None
+    except IntegrityError:
+        # A racing submit with the same key won: undo this one entirely (the caller returns the
+        # winner's message). Only when that message really exists: any other IntegrityError (a
+        # check constraint, a bug) is a real error, never reported to the person as done.
+        if idempotency_key and _existing(referral, kind, idempotency_key):
+            raise _Duplicate() from None
+        raise
+    except outbox.CannotSend as exc:  # in the action's transaction: nothing is changed either
+        raise ActionNotAllowed(_("Nothing was changed or sent: this referral's data cannot be sent back to Ocean "
+                                 "(%(why)s).") % {"why": exc}) from None
 
 
 class _Duplicate(Exception):

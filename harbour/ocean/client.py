@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 import httpx
-import orjson
 from django.conf import settings
 from django.utils.translation import gettext as _
+
+from harbour.fhir.parse import dump_json
 
 from . import tokens
 from .errors import (
@@ -116,7 +117,7 @@ class OceanClient:
         response = self._send(
             "POST", f"{self.fhir_url}/$process-messages",
             headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON},
-            content=orjson.dumps(bundle),
+            content=dump_json(bundle),  # the bytes the outbox stored (strict JSON, any depth)
         )
         if not response.is_success:
             raise OceanRejected(response.status_code, operation_outcome_text(response))

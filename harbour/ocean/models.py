@@ -4,6 +4,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from harbour.fhir.parse import LenientJSONDecoder, StrictJSONEncoder
+
 
 class OceanToken(models.Model):
     """The clinic's current OAuth2 access token, shared by every process (web and workers).
@@ -58,7 +60,9 @@ class OutboundMessage(models.Model):
     referral = models.ForeignKey("referrals.Referral", on_delete=models.PROTECT, related_name="outbound_messages")
     kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
     event_code = models.CharField(_("event"), max_length=100)
-    bundle = models.JSONField()  # built and validated at enqueue time
+    # Built and validated at enqueue time; stored as `dump_json` writes it, the body sent (strict
+    # JSON at any depth the reader accepts), and read back with the reader itself.
+    bundle = models.JSONField(encoder=StrictJSONEncoder, decoder=LenientJSONDecoder)
     # A double-clicked form posts the same key twice: the unique constraint makes it one message.
     idempotency_key = models.CharField(max_length=100, blank=True)
     # What the echo of this message will carry (the timeline Event uses the same key).

@@ -23,7 +23,8 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
-from harbour.fhir.build import ReferralContext, validate_outbound
+from harbour.fhir.build import OutboundInvalid, ReferralContext, validate_outbound
+from harbour.fhir.parse import NotSerialisable, dump_json
 from harbour.fhir import codes
 
 from .client import OceanClient, default_timeout
@@ -108,10 +109,26 @@ def context_for(referral, ocean=None) -> ReferralContext:
     )
 
 
+class CannotSend(ValueError):
+    """The built bundle cannot go to Ocean (invalid, or without a strict JSON form); the text is
+    plain English without patient data."""
+
+
 def enqueue(referral, kind: str, bundle: dict, *, user=None, idempotency_key: str = "",
             echo_key: str = "") -> OutboundMessage:
-    """Validate and store a message for Ocean (call inside the action's transaction)."""
-    validate_outbound(bundle)
+    """Validate and store a message for Ocean (call inside the action's transaction).
+
+    CannotSend, before anything is stored, when the bundle is invalid or cannot be written as
+    strict JSON: a message that cannot be delivered is never queued. The stored bundle and the
+    HTTP body are the same `dump_json` bytes (the field's encoder), so what is queued is sent."""
+    try:
+        validate_outbound(bundle)
+    except OutboundInvalid as exc:
+        raise CannotSend("; ".join(exc.problems[:5])) from None
+    try:
+        dump_json(bundle)
+    except NotSerialisable as exc:
+        raise CannotSend(str(exc)) from None
     return OutboundMessage.objects.create(
         clinic_id=referral.clinic_id,
         referral=referral,
