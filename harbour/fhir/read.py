@@ -36,6 +36,8 @@ except Exception:  # pragma: no cover - no tz database installed
 
 MAX_WARNINGS = 100
 MAX_FORM_DEPTH = 20  # nested QuestionnaireResponse items; deeper ones are dropped
+FHIR_INTEGER_MIN, FHIR_INTEGER_MAX = -2 ** 31, 2 ** 31 - 1
+_DIGITS = re.compile(r"[0-9]{1,12}")
 
 
 class EnvelopeError(ValueError):
@@ -215,20 +217,27 @@ class _Reader:
         return None
 
     def integer(self, value: object, where: str) -> int | None:
+        """A FHIR integer: a whole number within 32 bits (R4), else None with a warning (a
+        larger one would overflow the database column and JSON writers)."""
         if value is None:
             return None
+        number = None
         if isinstance(value, bool):
+            pass
+        elif isinstance(value, int):
+            number = value
+        elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):  # not str.isdigit: '²' is one
+            self.warn(f"{where} should be a number, not text")
+            number = int(value.strip())
+        if number is None:
             self.warn(f"{where} should be a whole number")
             return None
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and value.strip().isdigit():
-            self.warn(f"{where} should be a number, not text")
-            return int(value.strip())
-        self.warn(f"{where} should be a whole number")
-        return None
+        if not FHIR_INTEGER_MIN <= number <= FHIR_INTEGER_MAX:
+            self.warn(f"{where} is out of range")
+            return None
+        return number
 
     def datetime(self, value: object, where: str) -> datetime | None:
         """A FHIR dateTime/instant as an aware datetime; a bare date is midnight in Ontario."""

@@ -135,3 +135,30 @@ def test_a_failing_claim_is_not_recorded_as_a_failed_message(clinic, site, monke
     message.refresh_from_db()
     assert message.state == "pending" and message.attempts == 0 and message.error == ""
     assert calls == [message.pk]
+
+
+# --- Bodies the reader accepts although no strict JSON writer makes them ----------------------
+
+
+def _hostile_bodies():
+    from tests.fhir.hostile import ACCEPTED, ODD_EVENTS
+
+    return {**{k: (v, "processed") for k, v in ACCEPTED.items()},
+            **{k: (v, "unknown_event") for k, v in ODD_EVENTS.items()}}
+
+
+@pytest.mark.parametrize("name", sorted(_hostile_bodies()))
+def test_hostile_but_accepted_bodies_are_processed_never_failed(clinic, site, name):
+    """NaN, Infinity, 1e400, lone surrogates and NUL (names, event code), 1,000-deep extensions,
+    huge numbers: the worker stores what it read (SQLite and PostgreSQL refuse lone surrogates
+    and NUL), or files an odd event code as unknown; never 'failed' with an encoding error."""
+    raw, expected = _hostile_bodies()[name]
+    message = B.store(clinic, raw)
+    run_until_idle()
+    message.refresh_from_db()
+    assert (message.state, message.error) == (expected, "")
+    if expected == "processed":
+        referral = Referral.objects.get()
+        if "family" in name or name == "surrogate-and-nan":
+            assert "\ufffd" in referral.patient_family
+            assert "\x00" not in referral.patient_family
