@@ -2,7 +2,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy as _, pgettext_lazy
 
 from harbour.fhir.parse import LenientJSONDecoder, StrictJSONEncoder
 
@@ -32,8 +32,9 @@ class OutboundMessage(models.Model):
     """
 
     class Kind(models.TextChoices):
-        ACCEPT = "accept", _("Accept")
-        DECLINE = "decline", _("Decline")
+        # A context: the referral page's buttons « Accepter » / « Refuser » share these msgids.
+        ACCEPT = "accept", pgettext_lazy("message to Ocean", "Accept")
+        DECLINE = "decline", pgettext_lazy("message to Ocean", "Decline")
         BOOK = "book", _("Booking")
         REBOOK = "rebook", _("Booking change")
         CANCEL_APPOINTMENT = "cancel_appointment", _("Appointment cancellation")
