@@ -28,9 +28,19 @@ def _has_nul_escape(raw: bytes) -> bool:
     """Whether the body holds the escape \\u0000, the only way NUL can be in valid JSON (both
     parsers refuse a raw NUL byte, and \\U is no JSON escape; the digits have no case).
 
-    A backslash first: one memchr (under a microsecond on the 16 kB real payload), whereas
-    searching the 6-byte escape itself takes about 10 µs there; most bodies hold no backslash."""
-    return raw.find(92) >= 0 and b"\\u0000" in raw  # 92: the backslash
+    Speed (the fast path runs it on every body): backslashes are found with memchr (a quarter
+    of a microsecond on the 16 kB real payload, which holds none) and each escape is looked at;
+    searching the 6-byte escape itself takes about 10 µs there. Past a few dozen escapes the
+    rest is searched whole (a false positive, e.g. an escaped backslash before "u0000", only
+    costs the cleaning walk)."""
+    i = raw.find(92)  # 92: the backslash
+    for _ in range(32):
+        if i < 0:
+            return False
+        if raw[i + 1:i + 6] == b"u0000":
+            return True
+        i = raw.find(92, i + 2)  # past the escaped character (an escaped backslash is not an escape)
+    return i >= 0 and b"\\u0000" in raw[i:]
 
 
 # Lone surrogates (the standard library pairs valid ones into one character) and NUL.

@@ -60,6 +60,8 @@ def test_non_finite_numbers_after_a_byte_order_mark():
     (b'{"a\\u0000": [{"b": "\\u0000"}]}', {"a\ufffd": [{"b": "\ufffd"}]}),
     (BOM + b'{"a": "\\u0000\\ud800"}', {"a": "\ufffd\ufffd"}),
     (b'["a\\\\u0000"]', ["a\\u0000"]),  # an escaped backslash then "u0000": no NUL, nothing changes
+    (b'["\\\\\\u0000"]', ["\\\ufffd"]),  # an escaped backslash, then the escape
+    (b'["' + b"\\n" * 40 + b'x\\u0000"]', ["\n" * 40 + "x\ufffd"]),  # past the escapes looked at one by one
 ])
 def test_strings_come_out_storable(body, expected):
     value = parse_json(body)
