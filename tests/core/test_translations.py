@@ -83,3 +83,23 @@ def test_makemessages_finds_nothing_missing_from_the_catalogue(app, extracted):
     assert po_path.exists(), f"harbour/{app} has translatable strings but no French catalogue: run makemessages -l fr there"
     missing = sorted(msgid for _context, msgid in wanted - keys(polib.pofile(str(po_path))))
     assert missing == [], f"run makemessages -l fr in harbour/{app}, translate, compilemessages"
+
+
+def test_no_entry_of_ours_is_hidden_by_an_app_listed_before_it():
+    """Django merges the apps' catalogues so that the app listed first in INSTALLED_APPS wins a msgid
+    they share: Django admin's "Filter" showed « Filtre » on our list's button although our
+    catalogue says « Filtrer ». A word that needs another French there takes a context."""
+    from django.apps import apps
+
+    winner = {}  # (context, msgid) -> (app, French) of the first app in INSTALLED_APPS order
+    hidden = []
+    for config in apps.get_app_configs():
+        po_path = Path(config.path) / "locale" / "fr" / "LC_MESSAGES" / "django.po"
+        if not po_path.exists():
+            continue
+        for entry in polib.pofile(str(po_path)).translated_entries():
+            french = entry.msgstr or tuple(sorted(entry.msgstr_plural.items()))
+            first = winner.setdefault((entry.msgctxt, entry.msgid), (config.label, french))
+            if config.name.startswith("harbour.") and first[1] != french:
+                hidden.append(f"{config.label}: {entry.msgid!r} shows {first[0]}'s {first[1]!r}, not {french!r}")
+    assert hidden == []
