@@ -5,7 +5,6 @@ connections as the worker has threads left nobody to answer Ocean. harbour.core.
 gives accepted sockets a read timeout (HARBOUR_READ_TIMEOUT_SECONDS, 2 s here).
 """
 import socket
-import time
 
 import httpx
 import pytest

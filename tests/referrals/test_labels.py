@@ -7,7 +7,6 @@ from django.utils import timezone, translation
 
 from harbour.referrals.labels import TABLES, category_label, label
 from harbour.referrals.models import Appointment, Event
-from tests.conftest import client_for
 from tests.ocean.conftest import configure, make_referral
 
 

@@ -8,11 +8,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from harbour.ocean.models import OutboundMessage
 from harbour.referrals.models import Appointment, CommunicationMessage, Event, Referral
-from harbour.referrals.staleness import state_token
 from tests.conftest import client_for
 from tests.ocean.conftest import configure, make_referral
+from tests.referrals.action_forms import act, action_url, detail, flashes, outbound
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -27,31 +26,10 @@ def referral(clinic, ocean):
     return make_referral(clinic)
 
 
-def action_url(referral, name):
-    return reverse("referrals:action", args=[referral.pk, name])
-
-
-def detail(client, referral, lang="en"):
-    return client.get(reverse("referrals:detail", args=[referral.pk]), HTTP_ACCEPT_LANGUAGE=lang).content.decode()
-
-
 def future(days=3, hour=10):
     day = (timezone.localtime() + timedelta(days=days)).date()
     return {"date": day.isoformat(), "time": f"{hour:02d}:30", "duration": "45", "location": "Room 2",
             "confirmed": "on", "instructions": "Bring your health card."}
-
-
-def act(client, referral, name, data=None, **extra):
-    """Post an action form as the page renders it: with the referral's current state (staleness.py)."""
-    return client.post(action_url(referral, name), {"seen_state": state_token(referral), **(data or {})}, **extra)
-
-
-def flashes(response) -> list[str]:
-    return [str(m) for m in response.context["messages"]] if response.context else []
-
-
-def outbound(referral):
-    return list(OutboundMessage.objects.filter(referral=referral).order_by("id"))
 
 
 # --- Each action, through the view -------------------------------------------------------------
@@ -59,8 +37,7 @@ def outbound(referral):
 
 def test_accept_enqueues_and_records(staff_client, staff_user, referral):
     assert 'id="form-accept"' in detail(staff_client, referral)
-    response = act(staff_client, referral, "accept", {"idempotency_key": "k1"},
-                                 HTTP_ACCEPT_LANGUAGE="en", follow=True)
+    response = act(staff_client, referral, "accept", {"idempotency_key": "k1"}, HTTP_ACCEPT_LANGUAGE="en", follow=True)
     assert response.redirect_chain[-1][0] == reverse("referrals:detail", args=[referral.pk])
     assert "Referral accepted. Ocean will be told." in flashes(response)
     referral.refresh_from_db()

@@ -10,12 +10,12 @@ from django.utils import timezone
 
 from harbour.ocean import actions
 from harbour.ocean.actions import BOOKING_HORIZON_YEARS, ActionNotAllowed, StaleReferral, booking_horizon
-from harbour.ocean.models import OutboundMessage
 from harbour.referrals.models import Appointment, Event, Referral, StatusChange
 from harbour.referrals.staleness import state_token
 from harbour.referrals.timeline import describe
 from tests.conftest import client_for, make_user
 from tests.ocean.conftest import configure, make_referral
+from tests.referrals.action_forms import act, action_url, detail, flashes, outbound
 
 
 @pytest.fixture
@@ -34,14 +34,6 @@ def colleague(clinic):
     user.first_name, user.last_name = "Marie", "Roy"
     user.save()
     return user
-
-
-def url(referral, name):
-    return reverse("referrals:action", args=[referral.pk, name])
-
-
-def detail(client, referral, lang="en"):
-    return client.get(reverse("referrals:detail", args=[referral.pk]), HTTP_ACCEPT_LANGUAGE=lang).content.decode()
 
 
 def form_of(page, name) -> str:
@@ -64,18 +56,6 @@ def booking(days=3, hour=10, minute=30, **extra):
             "confirmed": "on", "instructions": "Bring your health card.", **extra}
 
 
-def act(client, referral, name, data=None, **extra):
-    return client.post(url(referral, name), {"seen_state": state_token(referral), **(data or {})}, **extra)
-
-
-def flashes(response) -> list[str]:
-    return [str(m) for m in response.context["messages"]] if response.context else []
-
-
-def sent(referral):
-    return list(OutboundMessage.objects.filter(referral=referral).order_by("id"))
-
-
 # --- A. Appointment location ------------------------------------------------------------------
 
 
@@ -86,7 +66,7 @@ def test_location_is_stored_and_shown(staff_client, referral):
     assert "Location: Room 2" in detail(staff_client, referral, "en")
     assert "Lieu\u00a0: Room 2" in detail(staff_client, referral, "fr")
     # Still what goes to Ocean: a display-only Location participant of the Appointment.
-    [message] = sent(referral)
+    [message] = outbound(referral)
     appointment = next(e["resource"] for e in message.bundle["entry"] if e["resource"]["resourceType"] == "Appointment")
     assert {"type": "Location", "display": "Room 2"} in [p["actor"] for p in appointment["participant"]]
 
@@ -109,7 +89,7 @@ def test_rebooking_with_the_prefilled_form_keeps_the_location(staff_client, refe
     data = {name: input_value(form, name) for name in ("date", "time", "duration", "location", "seen_state",
                                                         "idempotency_key")}
     data["instructions"] = "Come 15 minutes early."
-    assert staff_client.post(url(referral, "rebook"), data).status_code == 302
+    assert staff_client.post(action_url(referral, "rebook"), data).status_code == 302
     current = Appointment.objects.get(referral=referral, superseded=False)
     assert (current.location, current.patient_instruction) == ("Room 2", "Come 15 minutes early.")
 
@@ -142,17 +122,17 @@ def test_horizon_is_two_years():
 def test_a_date_years_ahead_is_refused(staff_client, referral, action, lang, text):
     if action == "rebook":
         act(staff_client, referral, "book", booking())
-    before = len(sent(referral))
+    before = len(outbound(referral))
     for day in ("3026-01-01", (booking_horizon() + timedelta(days=1)).isoformat()):
         response = act(staff_client, referral, action, booking(date=day), HTTP_ACCEPT_LANGUAGE=lang)
         page = html.unescape(response.content.decode())
         assert response.status_code == 400 and text in page, day
-    assert len(sent(referral)) == before
+    assert len(outbound(referral)) == before
 
 
 def test_the_last_day_of_the_horizon_is_accepted(staff_client, referral):
     response = act(staff_client, referral, "book", booking(date=booking_horizon().isoformat()))
-    assert response.status_code == 302 and len(sent(referral)) == 1
+    assert response.status_code == 302 and len(outbound(referral)) == 1
 
 
 def test_date_input_says_its_limit(staff_client, referral):
@@ -164,7 +144,7 @@ def test_actions_refuse_a_date_years_ahead_too(referral, staff_user):
     start = timezone.make_aware(datetime(3026, 1, 1, 10, 0))
     with pytest.raises(ActionNotAllowed):
         actions.book(referral, staff_user, start, duration=30)
-    assert sent(referral) == []
+    assert outbound(referral) == []
 
 
 # --- C. Stale pages ---------------------------------------------------------------------------
@@ -182,20 +162,20 @@ def test_accept_from_a_page_older_than_a_colleagues_decline_is_refused(staff_cli
     assert act(other, referral, "decline", {"reason": "Outside our catchment"}).status_code == 302
     changes_before = StatusChange.objects.filter(referral=referral).count()
 
-    response = staff_client.post(url(referral, "accept"), {
+    response = staff_client.post(action_url(referral, "accept"), {
         "seen_state": hidden(old_accept, "seen_state"), "idempotency_key": hidden(old_accept, "idempotency_key")},
         HTTP_ACCEPT_LANGUAGE=lang)
     assert response.status_code == 409
     page = html.unescape(response.content.decode())
     assert text in page and any(text in m for m in flashes(response))
     # Nothing sent, nothing changed; the page is shown as it is now, ready for a decision made on it.
-    assert [m.kind for m in sent(referral)] == ["decline"]
+    assert [m.kind for m in outbound(referral)] == ["decline"]
     assert Referral.objects.get(pk=referral.pk).status == "declined"
     assert StatusChange.objects.filter(referral=referral).count() == changes_before
     assert hidden(form_of(response.content.decode(), "accept"), "seen_state") == state_token(referral)
     # Accepting from the fresh page is a decision made knowingly: it goes through.
     fresh = form_of(detail(staff_client, referral), "accept")
-    response = staff_client.post(url(referral, "accept"), {
+    response = staff_client.post(action_url(referral, "accept"), {
         "seen_state": hidden(fresh, "seen_state"), "idempotency_key": hidden(fresh, "idempotency_key")})
     assert response.status_code == 302 and Referral.objects.get(pk=referral.pk).status == "accepted"
 
@@ -205,14 +185,14 @@ def test_rebook_from_a_page_older_than_a_colleagues_rebook_is_refused(staff_clie
     old_form = form_of(detail(staff_client, referral), "rebook")
     other = client_for(colleague, "soleil.example.org")
     assert act(other, referral, "rebook", booking(days=6, hour=14)).status_code == 302
-    response = staff_client.post(url(referral, "rebook"), {**booking(days=5, hour=9),
+    response = staff_client.post(action_url(referral, "rebook"), {**booking(days=5, hour=9),
                                                           "seen_state": hidden(old_form, "seen_state")},
                                  HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 409
     assert "Since this page was opened, the appointment was changed to" in html.unescape(response.content.decode())
     assert "(by Marie Roy, at" in html.unescape(response.content.decode())
     assert timezone.localtime(Appointment.objects.get(referral=referral, superseded=False).start).hour == 14
-    assert [m.kind for m in sent(referral)] == ["book", "rebook"]
+    assert [m.kind for m in outbound(referral)] == ["book", "rebook"]
 
 
 def test_a_change_by_ocean_makes_the_page_stale_too(staff_client, referral):
@@ -220,30 +200,30 @@ def test_a_change_by_ocean_makes_the_page_stale_too(staff_client, referral):
     # Ocean (the referrer's side) moved the referral meanwhile: a status change from an inbound message.
     StatusChange.objects.create(referral=referral, from_status="new", to_status="accepted")
     Referral.objects.filter(pk=referral.pk).update(status="accepted")
-    response = staff_client.post(url(referral, "decline"), {"reason": "No", "seen_state": hidden(old, "seen_state")},
+    response = staff_client.post(action_url(referral, "decline"), {"reason": "No", "seen_state": hidden(old, "seen_state")},
                                  HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 409 and "“Accepted” (by Ocean, at" in html.unescape(response.content.decode())
-    assert sent(referral) == []
+    assert outbound(referral) == []
     # What the person typed is kept in the re-shown form.
     assert "No</textarea>" in form_of(response.content.decode(), "decline")
 
 
 def test_a_post_without_the_page_state_is_refused(staff_client, referral):
-    response = staff_client.post(url(referral, "accept"), {}, HTTP_ACCEPT_LANGUAGE="en")
+    response = staff_client.post(action_url(referral, "accept"), {}, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 409
     assert "This page was opened before the referral's latest changes." in html.unescape(response.content.decode())
-    assert sent(referral) == [] and Referral.objects.get(pk=referral.pk).status == "new"
+    assert outbound(referral) == [] and Referral.objects.get(pk=referral.pk).status == "new"
 
 
 def test_double_clicked_submit_from_one_page_stays_one_silent_effect(staff_client, referral):
     """The first click changes the state; the second (same page, same key) replays the first, not a refusal."""
     form = form_of(detail(staff_client, referral), "accept")
     data = {"seen_state": hidden(form, "seen_state"), "idempotency_key": hidden(form, "idempotency_key")}
-    first = staff_client.post(url(referral, "accept"), data)
-    second = staff_client.post(url(referral, "accept"), data, HTTP_ACCEPT_LANGUAGE="en", follow=True)
+    first = staff_client.post(action_url(referral, "accept"), data)
+    second = staff_client.post(action_url(referral, "accept"), data, HTTP_ACCEPT_LANGUAGE="en", follow=True)
     assert first.status_code == 302 and second.redirect_chain and second.status_code == 200
     assert "Referral accepted. Ocean will be told." in flashes(second)
-    assert len(sent(referral)) == 1
+    assert len(outbound(referral)) == 1
 
 
 def test_actions_check_the_state_under_the_lock(referral, staff_user, colleague):
@@ -252,16 +232,16 @@ def test_actions_check_the_state_under_the_lock(referral, staff_user, colleague)
     with pytest.raises(StaleReferral) as refused:
         actions.accept(referral, staff_user, expected_state=seen)
     assert "Declined" in str(refused.value.message) and "Marie Roy" in str(refused.value.message)
-    assert [m.kind for m in sent(referral)] == ["decline"]
+    assert [m.kind for m in outbound(referral)] == ["decline"]
 
 
 def test_a_message_from_an_older_page_is_still_sent(staff_client, referral, colleague):
     """A message changes neither status nor appointment: an older page may still send one."""
     form = form_of(detail(staff_client, referral), "message")
     act(client_for(colleague, "soleil.example.org"), referral, "accept")
-    response = staff_client.post(url(referral, "message"), {"text": "Any update?",
+    response = staff_client.post(action_url(referral, "message"), {"text": "Any update?",
                                                            "seen_state": hidden(form, "seen_state")})
-    assert response.status_code == 302 and [m.kind for m in sent(referral)] == ["accept", "message"]
+    assert response.status_code == 302 and [m.kind for m in outbound(referral)] == ["accept", "message"]
 
 
 @pytest.mark.parametrize("lang, question", [
@@ -284,7 +264,7 @@ def test_each_rebooking_leaves_a_timeline_entry(staff_client, referral):
     act(staff_client, referral, "rebook", booking(days=5, hour=14, instructions="Fast from midnight."))
     act(staff_client, referral, "rebook", booking(days=5, hour=14, instructions="Fast from midnight.",
                                                   location="Room 9"))
-    messages = sent(referral)
+    messages = outbound(referral)
     assert [m.kind for m in messages] == ["book", "rebook", "rebook", "rebook"]
     events = list(Event.objects.filter(referral=referral, outbound_id__isnull=False).order_by("id"))
     assert [e.outbound_id for e in events] == [m.pk for m in messages]
