@@ -189,9 +189,6 @@ def dump_json(value) -> bytes:
         raise NotSerialisable(f"the value has no JSON form ({type(exc).__name__})") from None
 
 
-_CLOSE = object()
-
-
 def _write(value):
     """Yield the JSON text of `value` in pieces, with an explicit stack instead of recursion."""
     scalar = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
