@@ -41,7 +41,9 @@ DETAILS = {
     "permission": pgettext_lazy("audit detail", "permission"),
     "permissions": pgettext_lazy("audit detail", "permissions"),
     "user_id": pgettext_lazy("audit detail", "user"),
-    "replaced": pgettext_lazy("audit detail", "replaced the previous key"),
+    "replaced": pgettext_lazy("audit detail", "replaced a value the chart had"),
+    "confirmed": pgettext_lazy("audit detail", "confirmed by the person"),
+    "confirmed_conflicts": pgettext_lazy("audit detail", "differences confirmed"),
     "change": pgettext_lazy("audit detail", "change"),
     "domains": pgettext_lazy("audit detail", "domains"),
     "referral": pgettext_lazy("audit detail", "referral"),
@@ -52,6 +54,11 @@ DETAILS = {
     "previous_state": pgettext_lazy("audit detail", "previous state"),
     "count": pgettext_lazy("audit detail", "number of messages"),
     "settled": pgettext_lazy("audit detail", "other differences settled"),
+}
+
+# A detail name that means something else under one action.
+ACTION_DETAILS = {
+    ("ocean_settings.inbound_key_generated", "replaced"): pgettext_lazy("audit detail", "replaced the previous key"),
 }
 
 _FIELDS = {
@@ -75,6 +82,7 @@ _CONNECTION_RESULTS = {
 VALUES = {
     "fields": _FIELDS,
     "field": _FIELDS,
+    "confirmed_conflicts": _FIELDS,
     "permission": dict(MANAGED_PERMISSIONS),
     "permissions": dict(MANAGED_PERMISSIONS),
     "state": dict(LinkState.choices),
@@ -90,7 +98,7 @@ def action_label(action: str):
     return ACTIONS.get(action, action)
 
 
-def details(recorded: dict) -> list[tuple[str, str]]:
+def details(action: str, recorded: dict) -> list[tuple[str, str]]:
     """(name, value) rows as a person reads them; unknown names and values stay as recorded."""
     rows = []
     for name, value in (recorded or {}).items():
@@ -101,5 +109,5 @@ def details(recorded: dict) -> list[tuple[str, str]]:
             shown = labels.get(value, value)
         else:
             shown = value
-        rows.append((DETAILS.get(name, name), shown))
+        rows.append((ACTION_DETAILS.get((action, name)) or DETAILS.get(name, name), shown))
     return rows

@@ -21,7 +21,7 @@ def log(request):
     entries = AuditEntry.objects.filter(clinic=clinic).order_by("-created_at", "-id")
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [
-        {"entry": entry, "label": labels.action_label(entry.action), "details": labels.details(entry.details)}
+        {"entry": entry, "label": labels.action_label(entry.action), "details": labels.details(entry.action, entry.details)}
         for entry in page.object_list
     ]
     return render(request, "audit/log.html", {"page": page, "rows": rows})

@@ -60,3 +60,13 @@ def test_an_unknown_code_is_shown_as_recorded(admin_client, clinic):
     record("future.action", clinic=clinic, target="x:1", novel="some_value", fields=["unknown_field"])
     page = html.unescape(admin_client.get(AUDIT_URL).content.decode())
     assert "<dt>novel</dt><dd>some_value</dd>" in page and "<dd>unknown_field</dd>" in page
+
+
+def test_a_detail_name_reads_by_its_action(admin_client, clinic):
+    record("ocean_settings.inbound_key_generated", clinic=clinic, target="ocean_settings:1", replaced=True)
+    record("patients.review.accepted", clinic=clinic, target="review:3", field="hcn", replaced=True,
+           confirmed=True, confirmed_conflicts=["hcn", "birth_date"])
+    page = html.unescape(admin_client.get(AUDIT_URL).content.decode())
+    assert "<dt>a remplacé la clé précédente</dt><dd>oui</dd>" in page
+    assert "<dt>a remplacé une valeur du dossier</dt><dd>oui</dd>" in page
+    assert "<dt>différences confirmées</dt><dd>Numéro de carte santé, Date de naissance</dd>" in page
