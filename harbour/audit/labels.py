@@ -1,7 +1,7 @@
 """What a person reads on the audit page for the codes Harbour records (actions, detail names, values).
 
 Entries keep codes only (harbour.audit.log.record); the page translates them here. A code with no
-label is shown as it is, and tests/audit/test_labels.py fails for any action recorded in the code
+label is shown as it is, and tests/audit/test_action_labels.py fails for any action recorded in the code
 without one. Short words carry a context: the same msgid in Django's catalogues (auth's
 "permission") would otherwise win over ours.
 """
