@@ -132,21 +132,21 @@ def _bare(value: str) -> str:
     return value[9:].lower() if value.lower().startswith("urn:uuid:") else value.lower()
 
 
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, list, dict)) and not value)
+
+
 def _clean(value: Any) -> Any:
     """Drop None, empty strings, lists and objects (FHIR JSON forbids empty values)."""
     if isinstance(value, dict):
         cleaned = {k: _clean(v) for k, v in value.items()}
-        return {k: v for k, v in cleaned.items() if v not in (None, "", [], {})}
+        return {k: v for k, v in cleaned.items() if not _is_empty(v)}
     if isinstance(value, list):
         cleaned = [_clean(v) for v in value]
-        return [v for v in cleaned if v not in (None, "", [], {})]
+        return [v for v in cleaned if not _is_empty(v)]
     if isinstance(value, str):
         return value.strip() if value.strip() else None
     return value
-
-
-def _is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, (str, list, dict)) and not value)
 
 
 def _copy_json(value: Any) -> Any:
@@ -193,10 +193,8 @@ class _Snapshot:
         for entry in entries if isinstance(entries, list) else []:
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
-                resource = _copy_json(resource)
-            if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
                 full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
-                self.entries.append({"fullUrl": full_url, "resource": resource})
+                self.entries.append({"fullUrl": full_url, "resource": _copy_json(resource)})
         self.service_request = self._service_request(referral_ref)
         self.patient = self._resolve_ref(self.service_request, "subject", "Patient") or self._first("Patient")
         performer = None
