@@ -204,13 +204,16 @@ if HARBOUR_LOG_FORMAT not in {"json", "plain"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "harbour.core.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "harbour.core.logging.ContextFilter"},
+        "security_events": {"()": "harbour.core.logging.SecurityEventFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s clinic=%(clinic_id)s] %(message)s"},
         "json": {"()": "harbour.core.logging.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": HARBOUR_LOG_FORMAT, "filters": ["context"]},
+        "console": {"class": "logging.StreamHandler", "formatter": HARBOUR_LOG_FORMAT, "filters": ["context", "security_events"]},
     },
     "root": {"handlers": ["console"], "level": env_str("HARBOUR_LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}, "httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},

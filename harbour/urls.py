@@ -17,3 +17,6 @@ urlpatterns = [
     path("ocean/", include("harbour.ocean.urls")),
     path("patients/", include("harbour.patients.urls")),
 ]
+
+# Refusals raised before any view (a Host header not allowed): see the handler.
+handler400 = "harbour.core.views.bad_request"

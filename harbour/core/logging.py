@@ -9,6 +9,8 @@
 - `JsonFormatter` writes records as JSON. An exception is written as its type and the
   file:line of its frames, never its text: exception messages may quote payload values
   (names, health card numbers), and logs carry ids and event codes only.
+- `SecurityEventFilter` (on the handler) shortens Django's refusals of suspicious requests to
+  the name of the check: their text quotes the sender's headers.
 - `bind(clinic_id=...)` lets a view that finds its clinic in another way (the intake endpoint
   finds it from the key) name it for the access line; `describe(...)` adds a view's own ids and
   codes to that line (the intake's event code, message id, reason), so a call is one line.
@@ -126,6 +128,20 @@ class ContextFilter(logging.Filter):
             if not hasattr(record, name):
                 value = context.get(name)
                 setattr(record, name, "-" if value is None else value)
+        return True
+
+
+class SecurityEventFilter(logging.Filter):
+    """Django's `django.security.*` records (a disallowed Host header, too many form fields) quote
+    what the sender sent and carry a traceback, at ERROR, for a client's mistake: keep one
+    warning that names the check, not the text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("django.security."):
+            record.msg, record.args = "request refused: %s", (record.name.rsplit(".", 1)[-1],)
+            record.exc_info = record.exc_text = None
+            if record.levelno > logging.WARNING:
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
 
 

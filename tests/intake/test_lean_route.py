@@ -10,6 +10,7 @@ import httpx
 import orjson
 import pytest
 
+from harbour.core.logging import SecurityEventFilter
 from harbour.intake.models import InboundMessage
 from harbour.wsgi import application
 from tests.intake.intake_client import HOST, REAL_BUNDLE, URL, bundle, give_key, ocean, post
@@ -134,3 +135,22 @@ def test_other_paths_still_reach_the_site(base_url, clinic):
     response = httpx.get(base_url + "/healthz", headers={"Host": HOST}, timeout=30)
     assert response.status_code == 200
     assert response.headers.get("content-language")  # the site's LocaleMiddleware ran
+
+
+@pytest.mark.parametrize("host", ["elsewhere.example", "not a host!"])
+def test_a_host_header_refused_by_django_is_a_400_operation_outcome(base_url, clinic, key, settings, host, caplog):
+    # Django's CommonMiddleware refuses these before the view: ALLOWED_HOSTS, or not a host name at all.
+    settings.ALLOWED_HOSTS = [HOST]
+    lean = send(base_url, REAL_BUNDLE, key, Host=host)
+
+    assert lean.status_code == 400
+    assert issue(lean)["code"] == "invalid"
+    assert "Host header" in issue(lean)["diagnostics"] and host not in lean.text
+    same_as_full_handler(lean, post(REAL_BUNDLE, key, host=host))
+    assert not InboundMessage.objects.exists()
+    # What the log handler writes: a warning naming the check, not the sender's Host text, no traceback.
+    [console] = [h for h in logging.getLogger().handlers if any(isinstance(f, SecurityEventFilter) for f in h.filters)]
+    written = [console.format(r) for r in caplog.records if r.name.startswith("django.security") and console.filter(r)]
+    assert len(written) == 2  # the lean handler's call and the full handler's
+    assert all("WARNING" in line and line.endswith("request refused: DisallowedHost") for line in written)
+    assert not any(host in line or "Traceback" in line for line in written)
