@@ -31,28 +31,36 @@ ensure_postgresql() {
   export HARBOUR_TEST_PG_BIN
 }
 
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 start_postgres() {
+  # A cluster of this run's own, in a new folder on a free port: two runs on one machine
+  # (a developer's and a clean-clone CI check) never share or delete each other's server.
   local bin
   ensure_postgresql
   bin="$HARBOUR_TEST_PG_BIN"
-  PG_DIR="$ROOT/var/test-postgres"
-  PG_PORT="${HARBOUR_TEST_PG_PORT:-54329}"
-  rm -rf "$PG_DIR"
-  mkdir -p "$PG_DIR"
+  PG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/harbour-test-postgres.XXXXXX")"
+  PG_PORT="${HARBOUR_TEST_PG_PORT:-$(free_port)}"
   # PostgreSQL refuses to run as root: run it as the postgres system user when we are root.
   local as=()
   if [ "$(id -u)" = 0 ]; then
     chown postgres "$PG_DIR"
     as=(runuser -u postgres --)
   fi
+  PG_STOP=("${as[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -m fast stop)
+  trap stop_postgres EXIT  # also when the run is interrupted
   "${as[@]}" "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 >/dev/null
   "${as[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
     -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
   PG_URL="postgresql://postgres@127.0.0.1:$PG_PORT/harbour"
-  PG_STOP=("${as[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -m fast stop)
   export PG_URL
 }
 
 stop_postgres() {
+  [ -n "${PG_DIR:-}" ] || return 0
   "${PG_STOP[@]}" >/dev/null 2>&1 || true
+  rm -rf "$PG_DIR"
+  PG_DIR=""
 }
