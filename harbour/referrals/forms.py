@@ -15,13 +15,13 @@ import uuid
 from datetime import datetime, time, timedelta
 
 from django import forms
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
-from django.utils import formats
-
-from harbour.ocean.actions import BOOKING_HORIZON_YEARS, ActionNotAllowed, FileUpload, allowed_attachment_types, \
-    booking_horizon, check_attachment, max_attachment_bytes
+from harbour.ocean.actions import (
+    BOOKING_HORIZON_YEARS, ActionNotAllowed, FileUpload, allowed_attachment_types, booking_horizon, check_attachment,
+    max_attachment_bytes,
+)
 
 from .models import OceanFolder
 
@@ -32,6 +32,7 @@ def date_input():
 
 def time_input():
     return forms.TimeInput(format="%H:%M", attrs={"type": "time"})
+
 
 # The list's folder filter: Ocean's folders as staff name them, plus "not synced" (Harbour's).
 FOLDER_FILTERS = {
