@@ -11,6 +11,7 @@ from django.utils import translation
 from harbour.audit.models import AuditEntry
 from harbour.patients.matching import match_referral, review_token
 from harbour.patients.models import ChartReviewItem, LinkState, PatientChart, ReferralPatientLink
+from harbour.referrals.models import Direction
 from tests.conftest import client_for
 from tests.patients.conftest import make_chart, make_referral
 
@@ -63,6 +64,19 @@ def test_panel_shows_the_link_and_open_review_items(referral_factory, chart_fact
     assert html.count("Update the chart<span") == 2 and ">Accept<" not in html
     french = render_panel(referral, staff_user, "fr")
     assert french.count("Mettre à jour le dossier<span") == 2 and "Accepter" not in french
+
+
+def test_panel_offers_a_sent_copys_chart_number_first_for_a_person_to_confirm(referral_factory, chart_factory, staff_user):
+    # §5.6: without a health card number the chart number is a candidate, never an automatic link.
+    other = chart_factory(family="Person", given="Other", hcn="", birth_date=None)
+    referral = referral_factory(Direction.SENT, patient_mrn=other.chart_number, patient_hcn="", patient_family="DKTest")
+    match_referral(referral)
+    html = render_panel(referral, staff_user)
+    assert "Waiting for a person" in html and "Linked automatically" not in html
+    assert "Chart number sent with the referral: check the name and birth date before linking" in html
+    assert f'name="chart" value="{other.pk}"' in html
+    french = render_panel(referral, staff_user, "fr")
+    assert "vérifiez le nom et la date de naissance avant de lier" in french
 
 
 def test_panel_before_any_matching(referral_factory, staff_user):
