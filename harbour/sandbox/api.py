@@ -135,7 +135,11 @@ def referral_state(referral: Referral) -> dict:
              "confirmed": a.confirmed, "cancelled": a.cancelled, "patient_instruction": a.patient_instruction}
             for a in referral.appointments.all()
         ],
-        "messages": [{"side": m.side, "site": m.site.number, "text": m.text, "via": m.via, "sent_at": m.sent_at.isoformat()} for m in referral.messages.select_related("site")],
+        "messages": [
+            {"side": m.side, "site": m.site.number, "text": m.text, "attachments": m.attachment_rows(), "via": m.via,
+             "sent_at": m.sent_at.isoformat()}
+            for m in referral.messages.select_related("site")
+        ],
         "events": [{"kind": e.kind, "text": e.text, "via": e.via, "at": e.at.isoformat()} for e in referral.events.all()],
         "deliveries": [delivery_state(d, log=False) for d in referral.deliveries.select_related("referral")],
     }

@@ -393,5 +393,6 @@ def _communication(shape: Shape, referral: Referral, ids: dict, message) -> dict
         "subject": shape.ref("Patient", ids["patient"]),
         "sent": iso(message.sent_at),
         "sender": shape.ref("PractitionerRole", sender),
-        "payload": [{"contentString": message.text}],
+        "payload": ([{"contentString": message.text}] if message.text else [])
+        + [{"contentAttachment": attachment} for attachment in message.attachments or []],
     }, profiled=False)

@@ -8,11 +8,15 @@ integrations as notify-update-service-request, as Ocean reports every change, th
 own included (§2.1). Messages are not echoed as updates (Ocean sends Communications with their
 own events, §3.1): a provider's message reaches the referrer's copies as
 send-communication-from-provider, a requester's reaches the target as
-send-communication-from-requester.
+send-communication-from-requester. A message is text (payload.contentString), files
+(payload.contentAttachment: kept as sent, inline data or url, repeated in every later bundle),
+or both (contract §3.2, §4.1).
 
 Bundles are read leniently, as a FHIR server would: references resolve by fullUrl, urn:uuid:
 or bare UUID, or Type/id; systems match on their final path segment, never the host.
 """
+import base64
+import binascii
 import uuid
 from datetime import datetime
 
@@ -327,14 +331,19 @@ def _communication(site: Site, referral: Referral, event: str, header: dict, ent
     communication = focus_of(header, entries, "Communication")
     if communication is None:
         raise Refusal(422, "required", "The message carries no Communication.")
+    payload = communication.get("payload")
+    parts = [p for p in payload if isinstance(p, dict)] if isinstance(payload, list) else []
     texts = [
-        p["contentString"].strip() for p in communication.get("payload") or []
-        if isinstance(p, dict) and isinstance(p.get("contentString"), str) and p["contentString"].strip()
+        p["contentString"].strip() for p in parts
+        if isinstance(p.get("contentString"), str) and p["contentString"].strip()
     ]
-    if not texts:
-        raise Refusal(422, "required", "The Communication has no text (payload.contentString).")
+    attachments = [_message_attachment(p["contentAttachment"]) for p in parts if p.get("contentAttachment") is not None]
+    if not texts and not attachments:
+        raise Refusal(422, "required", "The Communication has neither text (payload.contentString) nor a file (payload.contentAttachment).")
     side = Message.Side.RECEIVER if provider else Message.Side.SENDER
-    message = Message.objects.create(referral=referral, side=side, site=site, text="\n\n".join(texts), via="api")
+    message = Message.objects.create(
+        referral=referral, side=side, site=site, text="\n\n".join(texts), attachments=attachments, via="api",
+    )
     # A FHIR server keeps the Communication's own `sent` (the moment the EMR's user wrote it) and
     # later bundles repeat it: the EMR recognises its own message in them. Else: when it arrived.
     sent = communication.get("sent")
@@ -346,12 +355,39 @@ def _communication(site: Site, referral: Referral, event: str, header: dict, ent
         Message.objects.filter(pk=message.pk).update(sent_at=written)
     referral.awaiting_reply = provider
     referral.save(update_fields=["awaiting_reply", "updated_at"])
-    actions.log_event(referral, "message", f"Message from the {'receiver' if provider else 'referrer'}.", site=site, via="api")
+    files = f" {len(attachments)} file(s) attached." if attachments else ""
+    actions.log_event(referral, "message", f"Message from the {'receiver' if provider else 'referrer'}.{files}", site=site, via="api")
     if provider:
         actions.notify(referral, event, author="receiver", focus="communication", only={"copy"})
     else:
         actions.notify(referral, event, focus="communication", only={"target"})
     return "Message added to the referral."
+
+
+# The FHIR R4 Attachment elements a message's file keeps (as the EMR sent them).
+ATTACHMENT_KEYS = {"contentType": str, "language": str, "data": str, "url": str, "size": int, "hash": str,
+                   "title": str, "creation": str}
+
+
+def _message_attachment(attachment) -> dict:
+    """A Communication's contentAttachment, checked as a FHIR server would, kept as sent."""
+    if not isinstance(attachment, dict):
+        raise Refusal(422, "structure", "payload.contentAttachment must be a FHIR Attachment (an object).")
+    kept = {key: value for key, value in attachment.items()
+            if key in ATTACHMENT_KEYS and isinstance(value, ATTACHMENT_KEYS[key]) and not isinstance(value, bool)}
+    title = kept.get("title") or "(no title)"
+    if not kept.get("data") and not kept.get("url"):
+        raise Refusal(422, "required", f"The attachment {title} has neither data nor url.")
+    if kept.get("data"):
+        if not kept.get("contentType"):
+            raise Refusal(422, "invariant", f"The attachment {title} has data but no contentType (FHIR att-1).")
+        try:
+            data = base64.b64decode(kept["data"], validate=True)
+        except (binascii.Error, ValueError):
+            raise Refusal(422, "invalid", f"The attachment {title}: data is not valid base64.") from None
+        if not data or len(data) > actions.MAX_ATTACHMENT_BYTES:
+            raise Refusal(422, "too-long" if data else "required", f"The attachment {title} is empty or larger than 10 MB.")
+    return kept
 
 
 def _correction(site: Site, referral: Referral, header: dict, entries: Entries) -> str:

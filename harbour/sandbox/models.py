@@ -250,12 +250,27 @@ class Message(models.Model):
     fhir_id = models.UUIDField(default=uuid.uuid4)
     side = models.CharField(max_length=10, choices=Side.choices)
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
-    text = models.TextField()
+    text = models.TextField(blank=True)  # blank when the message is only a file
+    # The Communication's payload[].contentAttachment as the EMR sent them (FHIR Attachment keys:
+    # contentType, title, data (base64) or url, size, creation...), repeated as-is in later bundles.
+    attachments = models.JSONField(default=list, blank=True)
     via = models.CharField(max_length=10, default="portal")  # portal / api
     sent_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["sent_at", "id"]
+
+    def attachment_rows(self) -> list[dict]:
+        """The attachments for a page: title, content type, size in bytes (declared, else that of
+        the inline data), url (empty for inline data)."""
+        rows = []
+        for att in self.attachments or []:
+            size = att.get("size")
+            if not isinstance(size, int) and isinstance(att.get("data"), str):
+                size = len(att["data"]) * 3 // 4 - att["data"].count("=")
+            rows.append({"title": att.get("title") or "(no title)", "content_type": att.get("contentType") or "",
+                         "size": size if isinstance(size, int) else None, "url": att.get("url") or ""})
+        return rows
 
 
 class ReferralEvent(models.Model):

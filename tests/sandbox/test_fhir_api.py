@@ -11,7 +11,7 @@ from pypdf import PdfReader
 from harbour.sandbox import sites
 from harbour.sandbox.delivery import deliver_due
 from harbour.sandbox.models import Referral
-from tests.sandbox.conftest import ready_site, send_referral
+from tests.sandbox.conftest import AdminApi, ready_site, send_referral
 
 PROCESS = "/svc/fhir/v1/$process-messages"
 REF_SYSTEM = "https://ocean.example/svc/fhir/v1/NamingSystem/id-ereferral-reference"  # any host: suffix matters
@@ -72,8 +72,21 @@ def appointment(start=None, end=None, patient_status="tentative", status="booked
     return resource
 
 
-def communication(text):
-    return {"resourceType": "Communication", "status": "completed", "payload": [{"contentString": text}]}
+def communication(text, attachment=None):
+    payload = [{"contentString": text}] if text is not None else []
+    if attachment is not None:
+        payload.append({"contentAttachment": attachment})
+    return {"resourceType": "Communication", "status": "completed", "payload": payload}
+
+
+SCAN = b"%PDF-1.4 a scanned form"
+SCAN_ATTACHMENT = {"contentType": "application/pdf", "data": base64.b64encode(SCAN).decode(), "title": "scan.pdf",
+                   "size": len(SCAN), "creation": "2025-06-03T10:00:00-04:00"}
+
+
+def payloads(bundle) -> list[list[dict]]:
+    """Each Communication's payload in a bundle, in order."""
+    return [e["resource"]["payload"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Communication"]
 
 
 class Emr:
@@ -191,6 +204,82 @@ def test_messages_both_ways(world, receiver):
     assert copy.deliveries.count() == 1
 
 
+def test_a_message_with_only_a_file_is_kept_shown_and_echoed(world, receiver):
+    """Contract §3.2/§4.1: a message's file travels in payload[].contentAttachment, with or without text."""
+    copy = sites.register_integration(world["referrer"], name="Referrer EMR", request_url=receiver.url + "/copies", send_copy=True)
+    referral = world["referral"]
+    receiver.requests.clear()
+    issue = world["clinic_emr"].send(message("send-communication-from-provider", referral.ref, communication(None, SCAN_ATTACHMENT)))
+    assert issue["diagnostics"] == "Message added to the referral."
+    [kept] = referral.messages.all()
+    assert (kept.text, kept.attachments) == ("", [SCAN_ATTACHMENT])
+    deliver_due()
+    [echo] = receiver.bundles("/copies")
+    assert echo["entry"][0]["resource"]["eventCoding"]["code"] == "send-communication-from-provider"
+    assert payloads(echo) == [[{"contentAttachment": SCAN_ATTACHMENT}]]
+    assert copy.deliveries.count() == 1
+    # Every later bundle repeats it (Ocean's bundles are snapshots), a referrer's text-and-file message too.
+    by_url = {"contentType": "image/png", "url": "https://files.example.org/xray.png", "title": "xray.png"}
+    world["referrer_emr"].send(message("send-communication-from-requester", referral.ref, communication("Here is the X-ray", by_url)))
+    world["clinic_emr"].send(message("notify-update-process-request", referral.ref, task("accepted")))
+    deliver_due()
+    update = [b for b in receiver.bundles() if b["entry"][0]["resource"]["eventCoding"]["code"] == "notify-update-service-request"][-1]
+    assert payloads(update) == [[{"contentAttachment": SCAN_ATTACHMENT}],
+                                [{"contentString": "Here is the X-ray"}, {"contentAttachment": by_url}]]
+    state = AdminApi().get(f"referrals/{referral.ref}")
+    assert [m["attachments"] for m in state["messages"]] == [
+        [{"title": "scan.pdf", "content_type": "application/pdf", "size": len(SCAN), "url": ""}],
+        [{"title": "xray.png", "content_type": "image/png", "size": None, "url": "https://files.example.org/xray.png"}],
+    ]
+
+
+def test_the_referral_page_shows_a_messages_files(world, pair):
+    from django.contrib.auth import get_user_model
+
+    from harbour.sandbox.models import SiteUser
+
+    referral = world["referral"]
+    world["clinic_emr"].send(message("send-communication-from-provider", referral.ref, communication(None, SCAN_ATTACHMENT)))
+    by_url = {"contentType": "image/png", "url": "https://files.example.org/xray.png", "title": "xray.png"}
+    world["referrer_emr"].send(message("send-communication-from-requester", referral.ref, communication("Here is the X-ray", by_url)))
+    user = get_user_model().objects.create_user("dr.soleil", password="ocean-sandbox-pw-1")
+    SiteUser.objects.create(site=pair["clinic"], user=user)
+    browser = Client()
+    browser.force_login(user)
+    page = browser.get(f"/site/1234/referrals/{referral.ref}/").content.decode()
+    assert f"Attachment: scan.pdf (application/pdf, {len(SCAN)} bytes, sent inline)" in page
+    assert 'Attachment: <a href="https://files.example.org/xray.png">xray.png</a> (image/png)' in page
+    assert "Here is the X-ray" in page
+
+
+def test_harbours_own_file_only_message_is_accepted(world, receiver):
+    """The bundle Harbour really builds for a message with a file and no text (fhir.build)."""
+    from harbour.fhir import build
+    from harbour.fhir.read import read_message
+
+    [snapshot] = receiver.bundles()  # the add-service-request the clinic's EMR received
+    ctx = build.ReferralContext(ocean_base_url="http://sandbox.test:8081", referral_ref=str(world["referral"].ref),
+                                harbour_url="https://soleil.example.org", site_number="1234", snapshot=snapshot)
+    outgoing = build.OutgoingMessage(text="", sender_name="Dr Soleil",
+                                     attachment=build.OutgoingAttachment("scan.pdf", "application/pdf", SCAN))
+    bundle = build.build_communication_message(ctx, outgoing)
+    build.validate_outbound(bundle)
+    receiver.requests.clear()
+    issue = world["clinic_emr"].send(bundle)
+    assert (issue["severity"], issue["diagnostics"]) == ("information", "Message added to the referral.")
+    [kept] = world["referral"].messages.all()
+    [attachment] = kept.attachments
+    assert kept.text == "" and kept.side == "receiver"
+    assert (attachment["title"], attachment["contentType"], base64.b64decode(attachment["data"])) == ("scan.pdf", "application/pdf", SCAN)
+    # The clinic's own EMR gets it back in the next bundle, and Harbour's reader sees the file.
+    world["clinic_emr"].send(message("notify-update-process-request", world["referral"].ref, task("accepted")))
+    deliver_due()
+    update = receiver.bundles()[-1]
+    assert update["entry"][0]["resource"]["eventCoding"]["code"] == "notify-update-service-request"
+    [echoed] = read_message(update).communications
+    assert echoed.attachment_titles == ("scan.pdf",) and echoed.payload_texts == ()
+
+
 def test_data_correction_updates_demographics(world):
     patient = {"resourceType": "Patient", "name": [{"use": "official", "family": "Tremblay-Roy", "given": ["Marie"]}], "birthDate": "1980-03-01",
                "identifier": [{"system": "https://fhir.infoway-inforoute.ca/NamingSystem/ca-on-patient-hcn", "value": "9876543210",
@@ -250,7 +339,11 @@ def test_a_token_of_another_site_cannot_touch_the_referral(world):
     ("unknown-ref", 404, "not-found", None),
     ("bad-status", 422, "code-invalid", "Task status 'draft' is not supported by Ocean."),
     ("no-task", 422, "required", "The message carries no Task."),
-    ("empty-communication", 422, "required", "The Communication has no text (payload.contentString)."),
+    ("empty-communication", 422, "required", "The Communication has neither text (payload.contentString) nor a file (payload.contentAttachment)."),
+    ("attachment-without-content", 422, "required", "The attachment scan.pdf has neither data nor url."),
+    ("attachment-bad-base64", 422, "invalid", "The attachment scan.pdf: data is not valid base64."),
+    ("attachment-without-type", 422, "invariant", "The attachment scan.pdf has data but no contentType (FHIR att-1)."),
+    ("attachment-not-an-object", 422, "structure", "payload.contentAttachment must be a FHIR Attachment (an object)."),
 ])
 def test_malformed_and_refused_messages(world, body, status, code, text):
     ref = world["referral"].ref
@@ -268,11 +361,20 @@ def test_malformed_and_refused_messages(world, body, status, code, text):
         body = message("notify-add-process-request", ref)
     elif body == "empty-communication":
         body = message("send-communication-from-provider", ref, {"resourceType": "Communication", "payload": [{"contentString": "  "}]})
+    elif isinstance(body, str) and body.startswith("attachment-"):
+        attachment = {
+            "attachment-without-content": {"contentType": "application/pdf", "title": "scan.pdf"},
+            "attachment-bad-base64": {"contentType": "application/pdf", "title": "scan.pdf", "data": "not base64!"},
+            "attachment-without-type": {"title": "scan.pdf", "data": base64.b64encode(b"%PDF-1.4").decode()},
+            "attachment-not-an-object": "scan.pdf",
+        }[body]
+        body = message("send-communication-from-provider", ref, communication("With a file", attachment=attachment))
     issue = world["clinic_emr"].send(body, expect=status)
     assert issue["severity"] == "error" and issue["code"] == code
     if text:
         assert issue["diagnostics"] == text
     assert folder(world["referral"]) == "new"
+    assert not world["referral"].messages.exists()
 
 
 def test_letter_is_a_pdf_summary_and_appends_attachments(world, pair):
