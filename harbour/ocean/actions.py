@@ -2,7 +2,8 @@
 
 Each action, in ONE transaction: lock the referral row, check it may act (received, of this
 clinic's site, not cancelled / forwarded / externally managed, and in a state the action fits;
-a message may also go on a copy of a referral the clinic sent, see `send_message`),
+a message may also go on a copy of a referral the clinic sent when the setting
+HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES is on, see `send_message`),
 update the local state, record the timeline Event with the key Ocean's echo will carry (so the
 echo adds nothing), build and validate the bundle, and enqueue it. Nothing reaches Ocean here;
 the worker delivers.
@@ -70,6 +71,19 @@ class FileUpload:
     data: bytes
 
 
+def messages_on_sent_copies() -> bool:
+    """Whether staff may message the receiver from a copy of a referral the clinic sent.
+
+    Off by default: the contract's stance is that sent copies are read-only and Harbour sends
+    only on received referrals (§3.2, §5.4); Ocean may answer `send-communication-from-requester`
+    with a 400 and an email to the clinic's administrator (§6)."""
+    return bool(getattr(settings, "HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES", False))
+
+
+SENT_COPY_MESSAGES_IN_OCEAN = _("Messages about a referral your clinic sent are written in Ocean: Harbour's copy "
+                                "is read-only.")
+
+
 def max_attachment_bytes() -> int:
     return int(getattr(settings, "HARBOUR_OCEAN_MESSAGE_MAX_BYTES", 10 * 1024 * 1024))
 
@@ -99,7 +113,8 @@ def _lock(referral, *, sent_copy_ok: bool = False):
     """The referral row, locked for this transaction, after the checks every action shares.
 
     `sent_copy_ok`: the action may also run on a copy of a referral the clinic sent (messages
-    only: both sides message [F 34], only the receiver changes the status, §5.4)."""
+    only, when `messages_on_sent_copies()`: both sides message [F 34], only the receiver changes
+    the status, §5.4)."""
     m = _models()
     locked = m.Referral.objects.select_for_update().select_related("clinic").get(pk=referral.pk)
     sent_copy = sent_copy_ok and locked.direction == m.Direction.SENT
@@ -461,12 +476,18 @@ def send_message(referral, user, text: str, attachment: FileUpload | None = None
     under Awaiting Reply. On a copy of a referral the clinic sent: to the receiver
     (send-communication-from-requester, written as the referrer); a reply to the receiver's
     question takes the copy out of "Awaiting reply", as Ocean does. Nothing else changes on a
-    sent copy: its status is the receiver's to change (§5.4)."""
+    sent copy: its status is the receiver's to change (§5.4).
+
+    Messages on sent copies only when `messages_on_sent_copies()` (off by default: the
+    contract's sent copies are read-only); otherwise refused before anything else, nothing queued."""
+    m = _models()
+    on_sent_copies = messages_on_sent_copies()
+    if not on_sent_copies and referral.direction == m.Direction.SENT:
+        raise ActionNotAllowed(SENT_COPY_MESSAGES_IN_OCEAN)
     text = (text or "").strip()
     if not text and attachment is None:
         raise ActionNotAllowed(_("Write a message or attach a file."))
     outgoing_attachment = check_attachment(attachment) if attachment is not None else None
-    m = _models()
 
     def body(locked, ocean):
         now = timezone.now()
@@ -507,4 +528,4 @@ def send_message(referral, user, text: str, attachment: FileUpload | None = None
         _save(locked, now)
         return message
 
-    return _run(referral, Kind.MESSAGE, idempotency_key, body, sent_copy_ok=True)
+    return _run(referral, Kind.MESSAGE, idempotency_key, body, sent_copy_ok=on_sent_copies)

@@ -138,9 +138,12 @@ def view_in_ocean_url(referral, ocean) -> str:
 def available_actions(referral, ocean) -> set[str]:
     """The actions offered on the page: those ocean.actions would take now (it checks again on submit)."""
     if referral.direction == Direction.SENT:
-        # A copy of a referral the clinic sent: both sides message [F 34]; its status is the
-        # receiver's to change (§5.4), so a message is the only action.
-        return set() if referral.status in TERMINAL_FOR_OCEAN else {"message"}
+        # A copy of a referral the clinic sent: read-only (contract §5.4), unless the setting
+        # HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES lets staff message the receiver (both sides
+        # message [F 34]); its status is the receiver's to change, so a message is the only action.
+        if referral.status in TERMINAL_FOR_OCEAN or not actions.messages_on_sent_copies():
+            return set()
+        return {"message"}
     if referral.is_read_only:
         return set()
     if ocean.site_number and referral.site_number and ocean.site_number.strip() != referral.site_number.strip():
@@ -242,6 +245,7 @@ def _detail_context(request, referral, bound: dict | None = None) -> dict:
         "action_forms": action_forms,
         "current_appointment": current,
         "read_only_reason": _read_only_reason(referral),
+        "messages_in_ocean": _messages_in_ocean(referral),
     }
 
 
@@ -257,7 +261,7 @@ def _read_only_reason(referral) -> str:
     if referral.direction == Direction.SENT:
         text = _("This is a copy of a referral your clinic sent: the receiver acts on it in Ocean, and its "
                  "changes appear here.")
-        if referral.status not in TERMINAL_FOR_OCEAN:
+        if referral.status not in TERMINAL_FOR_OCEAN and actions.messages_on_sent_copies():
             text += " " + _("You can send the receiver a message.")
         return text
     if referral.direction == Direction.UNKNOWN:
@@ -269,6 +273,14 @@ def _read_only_reason(referral) -> str:
         return _("This referral was forwarded; only its new recipient can act on it.")
     if referral.status == Status.EXTERNALLY_MANAGED:
         return _("This referral is managed outside Ocean; it can no longer be changed here.")
+    return ""
+
+
+def _messages_in_ocean(referral) -> str:
+    """On a sent copy whose messages Harbour does not send (the setting is off): where to write them."""
+    if (referral.direction == Direction.SENT and referral.status not in TERMINAL_FOR_OCEAN
+            and not actions.messages_on_sent_copies()):
+        return str(actions.SENT_COPY_MESSAGES_IN_OCEAN)
     return ""
 
 

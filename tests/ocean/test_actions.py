@@ -94,9 +94,9 @@ def test_actions_refused_on_locked_referrals(clinic, ocean_settings, admin_user,
         lambda: actions.decline(referral, admin_user, "no"),
         lambda: actions.complete(referral, admin_user),
         lambda: actions.book(referral, admin_user, START, duration=30),
+        # On a sent copy too, by default (HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES; see below).
+        lambda: actions.send_message(referral, admin_user, "hello"),
     ]
-    if fields.get("direction") != "sent":  # on a sent copy the clinic may message (see below)
-        calls.append(lambda: actions.send_message(referral, admin_user, "hello"))
     for call in calls:
         with pytest.raises(ActionNotAllowed) as caught:
             call()
@@ -202,8 +202,27 @@ def test_send_message_with_attachment(referral, admin_user):
     assert referral.ocean_folder == "awaiting_response" and referral.status == "new"
 
 
-def test_message_on_a_sent_copy_goes_from_the_requester(clinic, ocean_settings, admin_user):
-    """Both sides message [F 34]: on a copy of a referral the clinic sent, to the receiver."""
+def test_no_message_on_a_sent_copy_by_default(clinic, ocean_settings, admin_user):
+    """The contract's stance (§3.2, §5.4): sent copies are read-only; the message is written in Ocean."""
+    from django.conf import settings
+
+    assert settings.HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES is False
+    referral = make_referral(clinic, direction="sent", status="accepted", ocean_folder="pending_booking")
+    for attachment in (None, FileUpload("a.pdf", "application/pdf", b"not a pdf")):
+        with pytest.raises(ActionNotAllowed) as caught:
+            actions.send_message(referral, admin_user, "Any news on the booking?", attachment,
+                                 idempotency_key="k1")
+        assert str(caught.value.message) == ("Messages about a referral your clinic sent are written in Ocean: "
+                                             "Harbour's copy is read-only.")
+    assert not OutboundMessage.objects.exists() and not CommunicationMessage.objects.exists()
+    assert not Event.objects.filter(referral=referral).exists()
+    referral.refresh_from_db()
+    assert (referral.status, referral.ocean_folder) == ("accepted", "pending_booking")
+
+
+def test_message_on_a_sent_copy_goes_from_the_requester(clinic, ocean_settings, admin_user, settings):
+    """Both sides message [F 34]: on a copy of a referral the clinic sent, to the receiver (when allowed)."""
+    settings.HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES = True
     admin_user.first_name, admin_user.last_name = "Ana", "Roy"
     admin_user.save()
     # A sent copy carries the receiver's site number, not the clinic's (1234): still allowed.
@@ -248,7 +267,8 @@ def test_message_signed_with_the_clinic_when_the_user_has_no_name(referral, admi
     assert CommunicationMessage.objects.get(referral=referral).sender_name == referral.clinic.name
 
 
-def test_reply_on_a_sent_copy_ends_awaiting_reply(clinic, ocean_settings, admin_user):
+def test_reply_on_a_sent_copy_ends_awaiting_reply(clinic, ocean_settings, admin_user, settings):
+    settings.HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES = True
     referral = make_referral(clinic, direction="sent", status="awaiting_reply", ocean_folder="awaiting_response")
     StatusChange.objects.create(referral=referral, from_status="accepted", to_status="awaiting_reply")
     message = actions.send_message(referral, admin_user, "Yes, the X-ray is attached to the referral.")
@@ -259,7 +279,8 @@ def test_reply_on_a_sent_copy_ends_awaiting_reply(clinic, ocean_settings, admin_
 
 
 @pytest.mark.parametrize("status", ["cancelled", "forwarded", "externally_managed"])
-def test_no_message_on_a_closed_sent_copy(clinic, ocean_settings, admin_user, status):
+def test_no_message_on_a_closed_sent_copy(clinic, ocean_settings, admin_user, status, settings):
+    settings.HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES = True  # even when messages on sent copies are allowed
     referral = make_referral(clinic, direction="sent", status=status)
     with pytest.raises(ActionNotAllowed):
         actions.send_message(referral, admin_user, "hello")

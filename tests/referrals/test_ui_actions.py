@@ -153,7 +153,9 @@ def test_message_with_attachment(staff_client, referral):
     ("en", "Send a message to the receiver", "Message sent to Ocean for the receiver.", "Message sent by"),
     ("fr", "Envoyer un message au destinataire", "Message envoyé à Ocean pour le destinataire.", "Message envoyé par"),
 ])
-def test_message_the_receiver_of_a_sent_referral(staff_client, staff_user, clinic, ocean, lang, summary, done, timeline):
+def test_message_the_receiver_of_a_sent_referral(staff_client, staff_user, clinic, ocean, lang, summary, done, timeline,
+                                                settings):
+    settings.HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES = True
     referral = make_referral(clinic, direction="sent", status="accepted", ocean_folder="pending_booking")
     page = detail(staff_client, referral, lang)
     assert summary in page and 'id="form-message"' in page
@@ -165,6 +167,40 @@ def test_message_the_receiver_of_a_sent_referral(staff_client, staff_user, clini
     assert message.event_code == "send-communication-from-requester" and message.created_by == staff_user
     page = html.unescape(response.content.decode())
     assert "Any news on the booking?" in page and timeline in page
+    referral.refresh_from_db()
+    assert (referral.status, referral.ocean_folder) == ("accepted", "pending_booking")
+
+
+SENT_COPY_EN = "Messages about a referral your clinic sent are written in Ocean: Harbour's copy is read-only."
+SENT_COPY_FR = ("Les messages au sujet d'une demande envoyée par votre clinique s'écrivent dans Ocean\u00a0: "
+                "la copie dans Harbour est en lecture seule.")
+
+
+@pytest.mark.parametrize("lang, sentence, view", [("en", SENT_COPY_EN, "View in Ocean"),
+                                                  ("fr", SENT_COPY_FR, "Voir dans Ocean")])
+def test_no_message_form_on_a_sent_copy_by_default(staff_client, clinic, ocean, lang, sentence, view):
+    """The contract's stance (§3.2, §5.4): sent copies are read-only; messages are written in Ocean."""
+    referral = make_referral(clinic, direction="sent", status="accepted", ocean_folder="pending_booking")
+    page = html.unescape(detail(staff_client, referral, lang))
+    assert 'id="form-message"' not in page and reverse("referrals:action", args=[referral.pk, "message"]) not in page
+    actions_panel = page.split('id="actions"', 1)[1].split("</section>", 1)[0]
+    assert sentence in actions_panel
+    link = f"https://ocean.example.org/ocean/portal.html?siteNum=1234#/referrals/{referral.ocean_ref}/edit"
+    assert link in actions_panel and view in actions_panel
+    assert "You can send the receiver a message." not in page
+
+
+def test_message_posted_anyway_on_a_sent_copy_is_refused(staff_client, clinic, ocean):
+    """The server refuses it too (a page opened before the setting changed, a crafted post)."""
+    referral = make_referral(clinic, direction="sent", status="accepted", ocean_folder="pending_booking")
+    response = act(staff_client, referral, "message", {"text": "Any news on the booking?", "idempotency_key": "k1"},
+                   HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 302 and response["Location"] == reverse("referrals:detail", args=[referral.pk])
+    response = staff_client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200 and SENT_COPY_EN in flashes(response)
+    assert SENT_COPY_EN in html.unescape(response.content.decode())
+    assert outbound(referral) == [] and not CommunicationMessage.objects.filter(referral=referral).exists()
+    assert not Event.objects.filter(referral=referral).exists()
     referral.refresh_from_db()
     assert (referral.status, referral.ocean_folder) == ("accepted", "pending_booking")
 
@@ -259,8 +295,8 @@ def test_action_on_a_referral_cancelled_meanwhile(staff_client, referral, lang, 
     ({"status": "cancelled"}, set()),
     ({"status": "forwarded"}, set()),
     ({"status": "externally_managed"}, set()),
-    ({"direction": "sent"}, {"message"}),  # both sides message [F 34]; nothing else on a sent copy
-    ({"direction": "sent", "status": "awaiting_reply"}, {"message"}),
+    ({"direction": "sent"}, set()),  # read-only (§5.4) unless HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES, below
+    ({"direction": "sent", "status": "awaiting_reply"}, set()),
     ({"direction": "sent", "status": "cancelled"}, set()),
     ({"direction": "unknown"}, set()),
     ({"status": "declined"}, {"accept", "message"}),
@@ -275,6 +311,20 @@ def test_only_allowed_actions_are_offered(staff_client, clinic, ocean, fields, f
              if f'id="form-{name}"' in page}
     assert shown == forms_shown
     assert "cancel the referral" not in page.lower()  # the receiver never cancels (§5.4)
+
+
+@pytest.mark.parametrize("status, forms_shown", [
+    ("new", {"message"}), ("accepted", {"message"}), ("awaiting_reply", {"message"}),  # both sides message [F 34]
+    ("cancelled", set()), ("forwarded", set()), ("externally_managed", set()),
+])
+def test_sent_copy_offers_only_a_message_when_allowed(staff_client, clinic, ocean, settings, status, forms_shown):
+    settings.HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES = True
+    referral = make_referral(clinic, direction="sent", status=status)
+    page = detail(staff_client, referral)
+    shown = {name for name in ("accept", "decline", "book", "rebook", "cancel_appointment", "complete", "message")
+             if f'id="form-{name}"' in page}
+    assert shown == forms_shown
+    assert 'id="messages-in-ocean"' not in page
 
 
 def test_no_actions_for_a_referral_of_another_site(staff_client, clinic, ocean):
