@@ -42,6 +42,8 @@ log = logging.getLogger("harbour.referrals")
 
 CREATING_EVENTS = frozenset({codes.ADD_SERVICE_REQUEST, codes.NOTIFY_ADD_SERVICE_REQUEST})
 ATTENTION_APPOINTMENT_CANCELLED = "appointment_cancelled"
+# Timeline entries that tell staff nothing new: they neither mark the referral unread nor move it up.
+QUIET_CODES = frozenset({"no_change", "older_not_applied"})
 
 
 class ProcessingError(Exception):
@@ -153,6 +155,8 @@ class _Apply:
         self.deferred_events: list[Event] = []  # inserted together at the end
         self.created = False
         self.saved_values: dict = {}
+        self.news = 0  # entries added that staff have not seen (not "no change" or "older")
+        self.referrer_wrote = False
 
     # --- entry point -----------------------------------------------------------------
 
@@ -278,11 +282,20 @@ class _Apply:
             # Nothing new (a repeat, or Ocean's echo of our own change): still one entry per message.
             self._event("no_change", {}, key=self._msg_key("no_change"))
 
-        self._touch(referral)
+        if self.news:
+            # Only what staff have not seen makes the referral unread and moves it up the list: not
+            # a repeat, an older bundle, or Ocean's echo of Harbour's own update (§2.1 stance).
+            self._touch(referral)
         confirmed = self.booking_confirmed
         if confirmed is None:
             confirmed = referral.ocean_folder == lifecycle.OceanFolder.BOOKING_CONFIRMED
-        referral.ocean_folder = lifecycle.ocean_folder(referral.status, referral.direction, confirmed)
+        folder = lifecycle.ocean_folder(referral.status, referral.direction, confirmed)
+        if (referral.ocean_folder == lifecycle.OceanFolder.AWAITING_RESPONSE and referral.status == old_status
+                and not self.referrer_wrote):
+            # Harbour's message to the referrer put it there (actions.send_message): it stays
+            # until the referrer writes back or the referral's status moves (§3.2, §5.1).
+            folder = lifecycle.OceanFolder.AWAITING_RESPONSE
+        referral.ocean_folder = folder
         if referral.status != old_status and referral.status == Status.CANCELLED:
             referral.attention = ""
         with rows.sent_together():
@@ -403,21 +416,49 @@ class _Apply:
         return {"from": old, "to": new}
 
     def _apply_tasks(self) -> None:
+        """Ocean's Task statuses (§5.1). A Task with `authoredOn` is a fact keyed by status and time,
+        so cumulative bundles and the echo of Harbour's own Task (which carries the time Harbour
+        wrote) add nothing. Ocean does not always send `authoredOn` (§4.1 does not list it): an
+        undated Task is read as Ocean's current Task status, and is a new fact only when it differs
+        from the status Harbour last knew, its own updates included (`ocean_task_status`)."""
         tasks = sorted(
             (t for t in self.message.tasks if t.status),
             key=lambda t: (t.last_modified or t.authored_on or datetime.min.replace(tzinfo=dt_timezone.utc)),
         )
-        for task in tasks:
+        dated = [t for t in tasks if t.authored_on is not None]
+        undated = [t for t in tasks if t.authored_on is None][-1:]  # the latest is the current status
+        for task in dated:
+            self._apply_task(task, dedupe.task_key(task.status, task.authored_on))
+        for task in undated:
             status = task.status.strip().lower()
-            new = lifecycle.status_for_task(status, self.referral.status)
-            params = {"task_status": status, "reason": task.status_reason or ""}
-            if new:
-                params.update({"from": self.referral.status, "to": new})
-            if not self._event("task_status", params, key=dedupe.task_key(status, task.authored_on)):
-                continue  # seen before (cumulative bundle, or the echo of our own Task)
-            if new:
-                self._set_status(new, task_status=status, reason=task.status_reason or "")
-            self.referral.ocean_task_status = status[:30]
+            if status == self.referral.ocean_task_status or self._predates_our_task_update():
+                continue
+            self._apply_task(task, self._msg_key(f"task:{status}"))
+
+    def _apply_task(self, task, key: str) -> None:
+        status = task.status.strip().lower()
+        new = lifecycle.status_for_task(status, self.referral.status)
+        params = {"task_status": status, "reason": task.status_reason or ""}
+        if new:
+            params.update({"from": self.referral.status, "to": new})
+        if not self._event("task_status", params, key=key):
+            return  # seen before (cumulative bundle, or the echo of our own Task)
+        if new:
+            self._set_status(new, task_status=status, reason=task.status_reason or "")
+        self.referral.ocean_task_status = status[:30]
+
+    def _predates_our_task_update(self) -> bool:
+        """The bundle was written before Harbour's latest Task update (one still on its way, or
+        sent while this bundle was): its Task shows the status ours replaced, not a change in Ocean."""
+        ts = self.message.timestamp
+        if ts is None:
+            return False
+        ours = (Event.objects.filter(referral=self.referral, code="task_status", outbound_id__isnull=False)
+                .order_by("-occurred_at").values_list("occurred_at", flat=True).first())
+        if ours is not None and ts < ours:
+            self.warnings.append("a Task status older than Harbour's own latest update: not applied")
+            return True
+        return False
 
     def _cancel_by_sender(self) -> None:
         if self.referral.status == Status.CANCELLED:
@@ -486,7 +527,8 @@ class _Apply:
             code = "appointment_changed" if dated_before else "appointment_booked"
             params = {"start": _iso(appt.start), "end": _iso(appt.end), "confirmed": row.confirmed}
             self._event(code, params, key=dedupe.appointment_key(appt.start, row.participant_status, row.status))
-            if referral.status not in (Status.BOOKED, Status.COMPLETED, Status.DECLINED) \
+            # A booking re-opens a declined referral (§5.1: Declined is re-openable by a later event).
+            if referral.status not in (Status.BOOKED, Status.COMPLETED) \
                     and referral.status not in lifecycle.TERMINAL_FOR_OCEAN:
                 self._set_status(Status.BOOKED)
             if referral.attention == ATTENTION_APPOINTMENT_CANCELLED:
@@ -527,10 +569,13 @@ class _Apply:
 
     def _after_message(self, direction: str) -> None:
         referral = self.referral
-        if referral.status in lifecycle.TERMINAL_FOR_OCEAN or referral.status == Status.DECLINED:
+        if direction == CommunicationMessage.Direction.FROM_REFERRER:
+            self.referrer_wrote = True
+        if referral.status in lifecycle.TERMINAL_FOR_OCEAN:
             return
         if direction == CommunicationMessage.Direction.FROM_RECEIVER and referral.status != Status.AWAITING_REPLY:
-            self._set_status(Status.AWAITING_REPLY)  # Ocean: the receiver asked, the sender must reply
+            # Ocean: the receiver asked, the sender must reply; a declined referral re-opens (§5.1).
+            self._set_status(Status.AWAITING_REPLY)
         elif direction == CommunicationMessage.Direction.FROM_REFERRER and referral.status == Status.AWAITING_REPLY:
             # The referrer answered our question: back where the referral was before.
             before = (referral.status_changes.filter(to_status=Status.AWAITING_REPLY)
@@ -560,4 +605,6 @@ class _Apply:
         elif not rows.insert_one(event, ignore_conflicts=True):
             return False
         self.events_added += 1
+        if code not in QUIET_CODES:
+            self.news += 1
         return True

@@ -55,12 +55,17 @@ def add(bundle: dict, resource: dict) -> dict:
     return bundle
 
 
-def task(status: str, authored_on: str, reason: str | None = None) -> dict:
+def task(status: str, authored_on: str | None, reason: str | None = None, *, last_modified: str | None = None) -> dict:
+    """A Task; `authored_on=None` as Ocean may send it (§4.1 does not list authoredOn)."""
     resource = {
         "resourceType": "Task", "status": status, "intent": "order",
         "code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-TaskOutcome", "code": "process-request"}]},
-        "basedOn": [{"reference": SR_URL}], "owner": {"reference": TARGET_URL}, "authoredOn": authored_on,
+        "basedOn": [{"reference": SR_URL}], "owner": {"reference": TARGET_URL},
     }
+    if authored_on:
+        resource["authoredOn"] = authored_on
+    if last_modified:
+        resource["lastModified"] = last_modified
     if reason:
         resource["statusReason"] = {"text": reason}
     return resource
@@ -79,10 +84,11 @@ def appointment(start: str | None = None, end: str | None = None, *, status: str
     return resource
 
 
-def communication(text: str, sent: str) -> dict:
+def communication(text: str, sent: str, *, sender: str = "urn:uuid:2ae02c27-5bad-446f-a458-f00f20c86b0c") -> dict:
+    """A message; by default from the referrer (TARGET_URL: from the receiver)."""
     return {
         "resourceType": "Communication", "status": "completed", "basedOn": [{"reference": SR_URL}],
-        "sent": sent, "sender": {"reference": "urn:uuid:2ae02c27-5bad-446f-a458-f00f20c86b0c"},
+        "sent": sent, "sender": {"reference": sender},
         "payload": [{"contentString": text}],
     }
 

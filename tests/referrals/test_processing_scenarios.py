@@ -325,3 +325,112 @@ def test_every_message_has_a_timeline_entry(clinic, site):
     )
     for message in messages:
         assert Event.objects.filter(inbound_message=message).exists(), message.event_code
+
+
+# --- Tasks without authoredOn (§4.1 does not list it), echoes and re-opening (§2.1, §5.1) ---------
+
+def _soon(minutes: int) -> str:
+    """A bundle timestamp after Harbour's own updates in the test (which happen now)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    return (timezone.now() + timedelta(minutes=minutes)).isoformat()
+
+
+def test_ocean_echo_of_our_accept_without_authored_on_adds_nothing_and_notifies_nobody(clinic, site, staff_user):
+    from harbour.ocean import actions
+
+    deliver(clinic, B.load())
+    referral = Referral.objects.get()
+    actions.accept(referral, staff_user)
+    referral.refresh_from_db()
+    activity = referral.last_activity_at
+    echo, = deliver(clinic, B.add(B.variant(event=UPDATE, timestamp=_soon(1)),
+                                  B.task("accepted", None, last_modified=_soon(1))))
+    referral.refresh_from_db()
+    assert codes(referral).count("task_status") == 1  # Harbour's own entry only
+    assert referral.status_changes.count() == 1
+    assert referral.events.filter(inbound_message=echo).values_list("code", flat=True).get() == "no_change"
+    assert referral.last_activity_at == activity  # not unread again, not moved up the list
+
+
+def test_a_repeated_undated_task_is_one_fact(clinic, site):
+    deliver(clinic, B.load())
+    deliver(clinic, B.add(B.variant(event=UPDATE, timestamp=T2), B.task("accepted", None)),
+            B.add(B.variant(event=UPDATE, timestamp=T3), B.task("accepted", None)))
+    referral = Referral.objects.get()
+    assert referral.status == "accepted" and codes(referral).count("task_status") == 1
+
+
+def test_ocean_declines_again_after_harbour_reopened_it(clinic, site, staff_user):
+    from harbour.ocean import actions
+
+    deliver(clinic, B.load())
+    deliver(clinic, B.add(B.variant(event=UPDATE, timestamp=T2), B.task("rejected", None, reason="Full")))
+    referral = Referral.objects.get()
+    assert referral.status == "declined"
+    actions.accept(referral, staff_user)
+    # Before this fix every undated "rejected" Task had the same key: the second decline was dropped
+    # and Harbour showed "accepted" while Ocean showed Declined.
+    deliver(clinic, B.add(B.variant(event=UPDATE, timestamp=_soon(5)), B.task("rejected", None, reason="Still full")))
+    referral.refresh_from_db()
+    assert (referral.status, referral.ocean_folder, referral.ocean_task_status) == ("declined", "declined", "rejected")
+    assert referral.status_changes.last().reason == "Still full"
+
+
+def test_an_undated_task_older_than_our_own_update_is_not_applied(clinic, site, staff_user):
+    """A bundle Ocean wrote before Harbour's re-accept reached it still shows the decline."""
+    from harbour.ocean import actions
+
+    deliver(clinic, B.load())
+    deliver(clinic, B.add(B.variant(event=UPDATE, timestamp=T2), B.task("rejected", None, reason="Full")))
+    referral = Referral.objects.get()
+    actions.accept(referral, staff_user)
+    late, = deliver(clinic, B.add(B.variant(event=UPDATE, timestamp=_soon(-1)), B.task("rejected", None, reason="Full")))
+    referral.refresh_from_db()
+    assert referral.status == "accepted"
+    assert "a Task status older than Harbour's own latest update: not applied" in late.warnings
+
+
+def test_a_booking_reopens_a_declined_referral(clinic, site):
+    deliver(clinic, B.load())
+    deliver(clinic, B.add(B.variant(event=UPDATE, timestamp=T2), B.task("rejected", "2025-06-02T08:00:00-04:00", "Full")))
+    booked = B.add(B.variant(event=UPDATE, timestamp=T3), B.task("rejected", "2025-06-02T08:00:00-04:00", "Full"))
+    B.add(booked, B.appointment("2025-06-10T14:00:00-04:00", "2025-06-10T14:30:00-04:00", participant="accepted"))
+    deliver(clinic, booked)
+    referral = Referral.objects.get()
+    assert (referral.status, referral.ocean_folder) == ("booked", "booking_confirmed")
+
+
+def test_a_message_from_the_receiver_reopens_a_declined_sent_copy(clinic):
+    settings_row = ocean_settings_for(clinic)
+    settings_row.site_number = "9999"
+    settings_row.save()
+    deliver(clinic, B.load())
+    deliver(clinic, B.add(B.variant(event=UPDATE, timestamp=T2), B.task("rejected", "2025-06-02T08:00:00-04:00", "Full")))
+    asked = B.add(B.variant(event="send-communication-from-provider", timestamp=T3),
+                  B.task("rejected", "2025-06-02T08:00:00-04:00", "Full"))
+    B.add(asked, B.communication("Could you send the imaging?", "2025-06-04T09:00:00-04:00", sender=B.TARGET_URL))
+    deliver(clinic, asked)
+    referral = Referral.objects.get()
+    assert referral.messages.get().direction == "from_receiver"
+    assert (referral.status, referral.ocean_folder) == ("awaiting_reply", "awaiting_response")
+
+
+def test_our_question_keeps_the_referral_awaiting_a_reply_until_the_referrer_writes(clinic, site, staff_user):
+    from harbour.ocean import actions
+
+    deliver(clinic, B.load())
+    referral = Referral.objects.get()
+    actions.send_message(referral, staff_user, "Please send the MRI report.")
+    referral.refresh_from_db()
+    assert referral.ocean_folder == "awaiting_response"
+    # Ocean's echo of our message, then an unrelated update: still waiting for the referrer.
+    deliver(clinic, B.variant(event=UPDATE, timestamp=_soon(1)))
+    referral.refresh_from_db()
+    assert referral.ocean_folder == "awaiting_response"
+    deliver(clinic, B.add(B.variant(event="send-communication-from-requester", timestamp=_soon(2)),
+                          B.communication("Report attached.", _soon(2))))
+    referral.refresh_from_db()
+    assert (referral.status, referral.ocean_folder) == ("new", "new")
