@@ -4,10 +4,11 @@ Rules
 - Automatic link only on certainty: exactly one chart of the clinic with the referral's health
   card number (digits) AND birth date. No HCN, no birth date, no chart or several → a person decides.
 - A copy of a referral the clinic sent carries the clinic's own chart number (the MRN it sent):
-  that chart is the first candidate, never an automatic link on its own (§5.6: no automatic link
-  without the health card number). It links automatically only when it is also the one chart with
-  the referral's HCN and birth date; a chart number whose chart has another birth date, or that
-  names another chart than the HCN and birth date do, leaves the choice to a person.
+  issue #5 links it through that number, the contract's §5.6 stance wants no automatic link
+  without the health card number. Both are kept by linking through the chart number only when
+  that chart agrees with the referral: no health card number, birth date or family name that
+  both sides know and that differs (else a person decides, the chart first among the candidates),
+  and no other chart that is the one strong HCN + birth date match. Otherwise the rules above.
 - Once a person has decided (linked, created a chart, unlinked), the matcher never links on its own.
 - The referral never overwrites the chart's protected fields (names, HCN, birth date, sex): each
   difference becomes an open ChartReviewItem. A different version code on the same card is a
@@ -212,25 +213,35 @@ def candidates(referral: Referral, limit: int = MAX_CANDIDATES) -> list[Candidat
 # --- automatic matching ----------------------------------------------------------------------
 
 def _automatic_choice(referral: Referral) -> tuple[PatientChart | None, str]:
-    """The chart to link without a person, or None and why a person decides (contract §5.6:
-    strong match only, so never without the health card number, never among several charts)."""
+    """The chart to link without a person, or None and why a person decides (module docstring)."""
     charts = PatientChart.objects.filter(clinic_id=referral.clinic_id)
     birth_date = referral.patient_birth_date
+    hcn = hcn_digits(referral.patient_hcn)
+    strong = list(charts.filter(hcn=hcn, birth_date=birth_date).order_by("id")[:2]) if hcn and birth_date else []
     mrn = referral.patient_mrn.strip()
     by_mrn = charts.filter(chart_number=mrn).first() if referral.direction == Direction.SENT and mrn else None
-    if by_mrn is not None and by_mrn.birth_date and birth_date and by_mrn.birth_date != birth_date:
-        return None, LinkReason.MRN_CONFLICT
-    hcn = hcn_digits(referral.patient_hcn)
+    if by_mrn is not None:
+        if _mrn_chart_disagrees(referral, by_mrn):
+            return None, LinkReason.MRN_CONFLICT
+        if len(strong) == 1 and strong[0].pk != by_mrn.pk:
+            return None, LinkReason.MRN_OTHER_CHART  # two candidates: a person decides
+        return by_mrn, LinkReason.MRN
     if not hcn:
-        return None, LinkReason.NO_HCN  # a chart number alone is a candidate, not a link
+        return None, LinkReason.NO_HCN
     if birth_date is None:
         return None, LinkReason.NO_BIRTH_DATE
-    strong = list(charts.filter(hcn=hcn, birth_date=birth_date).order_by("id")[:2])
     if len(strong) != 1:
         return None, LinkReason.SEVERAL_MATCHES if strong else LinkReason.NO_MATCH
-    if by_mrn is not None and by_mrn.pk != strong[0].pk:
-        return None, LinkReason.MRN_OTHER_CHART  # two candidates: a person decides
     return strong[0], LinkReason.HCN_BIRTH_DATE
+
+
+def _mrn_chart_disagrees(referral: Referral, chart: PatientChart) -> bool:
+    """The chart a sent copy's chart number names is someone else's: its health card number, birth
+    date or family name (folded) differs from the referral's, both sides knowing it."""
+    if _differs(ReviewField.HCN, chart, referral) or _differs(ReviewField.BIRTH_DATE, chart, referral):
+        return True
+    family, their_family = fold(chart.family), fold(referral.patient_family)
+    return bool(family and their_family and family != their_family)
 
 
 def _locked_link(referral: Referral) -> ReferralPatientLink:

@@ -102,7 +102,6 @@ class LinkState(models.TextChoices):
 class LinkReason(models.TextChoices):
     # Why a chart is linked.
     HCN_BIRTH_DATE = "hcn_birth_date", _("Same health card number and birth date")
-    # Links made before §5.6 was applied to sent copies (a chart number alone); no longer made.
     MRN = "mrn", _("The chart number the referral carries")
     MANUAL = "manual", _("Chosen by a person")
     CREATED_FROM_REFERRAL = "created_from_referral", _("Chart created from the referral")
@@ -111,7 +110,9 @@ class LinkReason(models.TextChoices):
     NO_BIRTH_DATE = "no_birth_date", _("The referral has no birth date")
     SEVERAL_MATCHES = "several_matches", _("Several charts have this health card number and birth date")
     NO_MATCH = "no_match", _("No chart has this health card number and birth date")
-    MRN_CONFLICT = "mrn_conflict", _("The chart with this chart number has another birth date")
+    MRN_CONFLICT = "mrn_conflict", _(
+        "The chart with this chart number has another health card number, birth date or family name"
+    )
     MRN_OTHER_CHART = "mrn_other_chart", _(
         "The chart number and the health card number with birth date point to different charts"
     )

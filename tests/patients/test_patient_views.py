@@ -67,7 +67,7 @@ def test_panel_shows_the_link_and_open_review_items(referral_factory, chart_fact
 
 
 def test_panel_offers_a_sent_copys_chart_number_first_for_a_person_to_confirm(referral_factory, chart_factory, staff_user):
-    # §5.6: without a health card number the chart number is a candidate, never an automatic link.
+    # The chart number names a chart of another family name: a candidate for a person, not a link.
     other = chart_factory(family="Person", given="Other", hcn="", birth_date=None)
     referral = referral_factory(Direction.SENT, patient_mrn=other.chart_number, patient_hcn="", patient_family="DKTest")
     match_referral(referral)
