@@ -52,9 +52,10 @@ HARBOUR_OUTBOX_BACKOFF_CAP = float(env_str("HARBOUR_OUTBOX_BACKOFF_CAP", "3600")
 HARBOUR_OUTBOX_MAX_ATTEMPTS = env_int("HARBOUR_OUTBOX_MAX_ATTEMPTS", 10)
 HARBOUR_OUTBOX_LEASE_SECONDS = float(env_str("HARBOUR_OUTBOX_LEASE_SECONDS", "300"))
 # Staff may message the receiver from a copy of a referral the clinic sent (harbour.ocean.actions).
-# Off: the contract's sent copies are read-only (§3.2, §5.4), and Ocean may refuse the message
-# with a 400 and an email to the clinic's administrator (§6).
-HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES = env_bool("HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES", False)
+# On, as issue #5 asks; the switch is there because the contract's stance keeps sent copies
+# read-only (§3.2, §5.4) and Ocean may refuse such a message with a 400 and an email to the
+# clinic's administrator (§6): a clinic that meets that turns it off.
+HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES = env_bool("HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES", True)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -74,10 +74,10 @@ class FileUpload:
 def messages_on_sent_copies() -> bool:
     """Whether staff may message the receiver from a copy of a referral the clinic sent.
 
-    Off by default: the contract's stance is that sent copies are read-only and Harbour sends
-    only on received referrals (§3.2, §5.4); Ocean may answer `send-communication-from-requester`
-    with a 400 and an email to the clinic's administrator (§6)."""
-    return bool(getattr(settings, "HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES", False))
+    On by default (issue #5). Off, sent copies are read-only as the contract's stance has them
+    (§3.2, §5.4): for a clinic whose Ocean answers `send-communication-from-requester` with a 400
+    and an email to its administrator (§6)."""
+    return bool(getattr(settings, "HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES", True))
 
 
 SENT_COPY_MESSAGES_IN_OCEAN = _("Messages about a referral your clinic sent are written in Ocean: Harbour's copy "
@@ -478,8 +478,8 @@ def send_message(referral, user, text: str, attachment: FileUpload | None = None
     question takes the copy out of "Awaiting reply", as Ocean does. Nothing else changes on a
     sent copy: its status is the receiver's to change (§5.4).
 
-    Messages on sent copies only when `messages_on_sent_copies()` (off by default: the
-    contract's sent copies are read-only); otherwise refused before anything else, nothing queued."""
+    Messages on sent copies only when `messages_on_sent_copies()`; otherwise refused before
+    anything else, nothing queued."""
     m = _models()
     on_sent_copies = messages_on_sent_copies()
     if not on_sent_copies and referral.direction == m.Direction.SENT:

@@ -31,11 +31,10 @@ PATIENT = {"family": "Tremblay", "given": "Marie", "birth_date": "1980-02-29", "
 def servers(tmp_path_factory):
     root = tmp_path_factory.mktemp("workflow")
     harbour, sandbox = start_together(
-        # Short outbox backoff so the catch-up after an outage takes a second, not minutes. Messages
-        # on sent copies (off by default, contract §5.4) for the sent-copy test below.
+        # Short outbox backoff so the catch-up after an outage takes a second, not minutes.
         lambda: start_harbour(root / "harbour", env={
             "HARBOUR_OUTBOX_BACKOFF_BASE": "0.2", "HARBOUR_OUTBOX_BACKOFF_CAP": "1",
-            "HARBOUR_OUTBOX_MAX_ATTEMPTS": "1000", "HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES": "1"}),
+            "HARBOUR_OUTBOX_MAX_ATTEMPTS": "1000"}),
         lambda: start_sandbox(root / "sandbox", env={"SANDBOX_TOKEN_LIFETIME_SECONDS": "2"}),
     )
     yield harbour, sandbox
@@ -237,8 +236,8 @@ def thread_of(page: str) -> str:
 
 def test_the_clinic_messages_the_receiver_of_a_referral_it_sent(world):
     """Both sides message [F 34]: on the copy of a referral the clinic sent, Harbour offers only a
-    message (with HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES on, as this module's server runs), which
-    reaches the receiver as send-communication-from-requester from the sender site."""
+    message (HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES, on by default), which reaches the receiver as
+    send-communication-from-requester from the sender site."""
     emr, api = world["emr"], world["api"]
     # The clinic's copy integration ("send a copy of referrals sent from this site") and a listing elsewhere.
     api.post(f"sites/{CLINIC_SITE}/integrations", json={

@@ -153,9 +153,8 @@ def test_message_with_attachment(staff_client, referral):
     ("en", "Send a message to the receiver", "Message sent to Ocean for the receiver.", "Message sent by"),
     ("fr", "Envoyer un message au destinataire", "Message envoyé à Ocean pour le destinataire.", "Message envoyé par"),
 ])
-def test_message_the_receiver_of_a_sent_referral(staff_client, staff_user, clinic, ocean, lang, summary, done, timeline,
-                                                settings):
-    settings.HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES = True
+def test_message_the_receiver_of_a_sent_referral(staff_client, staff_user, clinic, ocean, lang, summary, done, timeline):
+    # Issue #5, on by default (HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES).
     referral = make_referral(clinic, direction="sent", status="accepted", ocean_folder="pending_booking")
     page = detail(staff_client, referral, lang)
     assert summary in page and 'id="form-message"' in page
@@ -178,8 +177,10 @@ SENT_COPY_FR = ("Les messages au sujet d'une demande envoyée par votre clinique
 
 @pytest.mark.parametrize("lang, sentence, view", [("en", SENT_COPY_EN, "View in Ocean"),
                                                   ("fr", SENT_COPY_FR, "Voir dans Ocean")])
-def test_no_message_form_on_a_sent_copy_by_default(staff_client, clinic, ocean, lang, sentence, view):
-    """The contract's stance (§3.2, §5.4): sent copies are read-only; messages are written in Ocean."""
+def test_no_message_form_on_a_read_only_sent_copy(staff_client, clinic, ocean, settings, lang, sentence, view):
+    """HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES off, the contract's stance (§3.2, §5.4): sent copies are
+    read-only; messages are written in Ocean."""
+    settings.HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES = False
     referral = make_referral(clinic, direction="sent", status="accepted", ocean_folder="pending_booking")
     page = html.unescape(detail(staff_client, referral, lang))
     assert 'id="form-message"' not in page and reverse("referrals:action", args=[referral.pk, "message"]) not in page
@@ -190,8 +191,9 @@ def test_no_message_form_on_a_sent_copy_by_default(staff_client, clinic, ocean, 
     assert "You can send the receiver a message." not in page
 
 
-def test_message_posted_anyway_on_a_sent_copy_is_refused(staff_client, clinic, ocean):
+def test_message_posted_anyway_on_a_read_only_sent_copy_is_refused(staff_client, clinic, ocean, settings):
     """The server refuses it too (a page opened before the setting changed, a crafted post)."""
+    settings.HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES = False
     referral = make_referral(clinic, direction="sent", status="accepted", ocean_folder="pending_booking")
     response = act(staff_client, referral, "message", {"text": "Any news on the booking?", "idempotency_key": "k1"},
                    HTTP_ACCEPT_LANGUAGE="en")
@@ -295,8 +297,8 @@ def test_action_on_a_referral_cancelled_meanwhile(staff_client, referral, lang, 
     ({"status": "cancelled"}, set()),
     ({"status": "forwarded"}, set()),
     ({"status": "externally_managed"}, set()),
-    ({"direction": "sent"}, set()),  # read-only (§5.4) unless HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES, below
-    ({"direction": "sent", "status": "awaiting_reply"}, set()),
+    ({"direction": "sent"}, {"message"}),  # only a message (HARBOUR_OCEAN_MESSAGES_ON_SENT_COPIES, below)
+    ({"direction": "sent", "status": "awaiting_reply"}, {"message"}),
     ({"direction": "sent", "status": "cancelled"}, set()),
     ({"direction": "unknown"}, set()),
     ({"status": "declined"}, {"accept", "message"}),
