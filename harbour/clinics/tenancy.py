@@ -1,6 +1,9 @@
 """Which clinic a request is for: the one whose domain matches the host.
 
-A deployment with a single clinic needs no domain: that clinic serves every host.
+A clinic without a domain serves every host no clinic claims, as long as it is the only clinic
+without one: a single clinic needs no domain, and adding a second clinic with its own domain
+leaves the first one where its staff already reach it. `harbour create-clinic` refuses a second
+clinic without a domain, which would leave both unreachable.
 """
 from django.utils.functional import SimpleLazyObject
 
@@ -13,8 +16,8 @@ def clinic_for_host(host: str) -> Clinic | None:
     match = ClinicDomain.objects.select_related("clinic").filter(domain=domain).first()
     if match:
         return match.clinic
-    only = list(Clinic.objects.all()[:2])
-    return only[0] if len(only) == 1 else None
+    domainless = list(Clinic.objects.filter(domains__isnull=True)[:2])
+    return domainless[0] if len(domainless) == 1 else None
 
 
 def _request_clinic(request) -> Clinic | None:

@@ -1,10 +1,11 @@
+import io
 import os
 import subprocess
 import sys
 
 import pytest
 
-from harbour.clinics.models import Clinic, ClinicDomain, hash_inbound_key
+from harbour.clinics.models import Clinic, ClinicDomain, User, hash_inbound_key
 from harbour.clinics.tenancy import clinic_for_host
 from harbour.core import crypto
 from tests.conftest import make_clinic
@@ -70,6 +71,39 @@ def test_a_single_clinic_needs_no_domain():
     only = Clinic.objects.create(name="Seule")
     assert clinic_for_host("localhost:8000") == only
     assert not ClinicDomain.objects.exists()
+
+
+@pytest.mark.django_db
+def test_adding_a_clinic_with_a_domain_leaves_the_first_one_on_every_other_host():
+    """A deployer's finding: the first clinic (no domain) was unreachable once a second was added."""
+    first = Clinic.objects.create(name="Première")
+    second = Clinic.objects.create(name="Deuxième")
+    ClinicDomain.objects.create(clinic=second, domain="deux.example.org")
+    assert clinic_for_host("deux.example.org") == second
+    assert clinic_for_host("localhost:8000") == first
+    third = Clinic.objects.create(name="Troisième")  # two clinics without a domain: no host says which
+    assert clinic_for_host("localhost:8000") is None
+    ClinicDomain.objects.create(clinic=third, domain="trois.example.org")
+    assert clinic_for_host("localhost:8000") == first
+
+
+def test_create_clinic_refuses_a_second_clinic_without_a_domain_and_a_bad_domain(db, settings):
+    from django.core.management import CommandError, call_command
+
+    settings.ALLOWED_HOSTS = ["un.example.org"]
+    password = ["--password", "a-long-enough-pass-42"]
+    call_command("create_clinic", "Une", "--admin", "une", *password, stdout=io.StringIO())
+    with pytest.raises(CommandError, match=r"has no domain and already answers on every host .* own --domain"):
+        call_command("create_clinic", "Deux", "--admin", "deux", *password)
+    with pytest.raises(CommandError, match=r"Not a host name: 'not a domain!'"):
+        call_command("create_clinic", "Deux", "--domain", "not a domain!", "--admin", "deux", *password)
+    assert Clinic.objects.count() == 1 and not User.objects.filter(username="deux").exists()
+    out, err = io.StringIO(), io.StringIO()
+    call_command("create_clinic", "Deux", "--domain", "Deux.Example.org.", "--admin", "deux", *password,
+                 stdout=out, stderr=err)
+    assert ClinicDomain.objects.get().domain == "deux.example.org"
+    assert "Clinic 1 (Une) has no domain: it keeps every other host." in out.getvalue()
+    assert "deux.example.org is not in HARBOUR_ALLOWED_HOSTS" in err.getvalue()
 
 
 def test_harbour_help_lists_the_operator_commands():

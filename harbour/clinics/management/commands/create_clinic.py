@@ -1,12 +1,18 @@
 import getpass
+import re
 import secrets
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.http.request import validate_host
 
-from harbour.clinics.models import ClinicDomain, User
+from harbour.clinics.models import Clinic, ClinicDomain, User
 from harbour.clinics.setup import create_clinic
+
+# A host name as a browser and Ocean send it in the Host header (letters, digits, hyphens, dots).
+HOST_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
 class Command(BaseCommand):
@@ -24,9 +30,20 @@ class Command(BaseCommand):
             raise CommandError("The clinic needs a name.")
         if User.objects.filter(username=admin).exists():
             raise CommandError(f"A user named {admin!r} already exists.")
-        taken = ClinicDomain.objects.filter(domain__in=[d.strip().lower() for d in domain]).values_list("domain", flat=True)
+        domain = [d.strip().lower().rstrip(".") for d in domain]
+        bad = [d for d in domain if not HOST_NAME.fullmatch(d)]
+        if bad:
+            raise CommandError(f"Not a host name: {', '.join(map(repr, bad))} (e.g. --domain clinique.example.org).")
+        taken = ClinicDomain.objects.filter(domain__in=domain).values_list("domain", flat=True)
         if taken:
             raise CommandError(f"Domain already used by another clinic: {', '.join(taken)}")
+        domainless = Clinic.objects.filter(domains__isnull=True).first()
+        if not domain and domainless is not None:
+            # Two clinics without a domain: no host would say which one a request is for.
+            raise CommandError(
+                f"Clinic {domainless.pk} ({domainless.name}) has no domain and already answers on every host no "
+                "clinic claims: give this clinic its own --domain."
+            )
         if password == "-":
             password = secrets.token_urlsafe(12)
             self.stdout.write(f"Generated password for {admin}: {password}")
@@ -38,3 +55,11 @@ class Command(BaseCommand):
             raise CommandError(" ".join(exc.messages)) from exc
         clinic = create_clinic(name.strip(), domains=domain, admin_username=admin, admin_password=password, admin_email=email)
         self.stdout.write(self.style.SUCCESS(f"Clinic {clinic.pk} created; administrator {admin}."))
+        if domainless is not None:
+            self.stdout.write(f"Clinic {domainless.pk} ({domainless.name}) has no domain: it keeps every other host.")
+        refused = [d for d in domain if not validate_host(d, settings.ALLOWED_HOSTS)]
+        if refused:
+            self.stderr.write(
+                f"Warning: {', '.join(refused)} is not in HARBOUR_ALLOWED_HOSTS: requests for it are refused (400) "
+                "until it is added there and the web processes are restarted."
+            )
