@@ -65,13 +65,14 @@ class InboundMessage(models.Model):
 
 
 class RejectedCaller(models.Model):
-    """Rejected calls per caller address in the current window: the intake's shared rate limit.
+    """Rejected calls per caller address and host in the current window: the intake's shared rate limit.
 
     Kept in the database so every server process sees the same counts. Rows are written only
     when a call fails authentication, and expired rows are deleted whenever a new one is added.
     """
 
-    address = models.CharField(max_length=64, unique=True)  # an IPv4 address or an IPv6 /64
+    # An IPv4 address or an IPv6 /64, then the host called (ratelimit.throttle_key).
+    address = models.CharField(max_length=320, unique=True)
     window_start = models.DateTimeField(db_index=True)
     failures = models.PositiveIntegerField(default=0)
     blocked_until = models.DateTimeField(null=True, blank=True)

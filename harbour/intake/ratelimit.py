@@ -1,9 +1,14 @@
 """Rate limit of rejected calls, shared by every server process through the database.
 
 Policy (settings, with these defaults):
-- HARBOUR_INTAKE_FAILURE_LIMIT = 20 rejected calls (401) from one address within
-  HARBOUR_INTAKE_FAILURE_WINDOW = 300 s block that address for HARBOUR_INTAKE_BLOCK_SECONDS = 300 s.
-- A blocked address gets 429 before its key is looked at, even a valid key: otherwise the
+- HARBOUR_INTAKE_FAILURE_LIMIT = 20 rejected calls (401) from one address to one host within
+  HARBOUR_INTAKE_FAILURE_WINDOW = 300 s block that address on that host for
+  HARBOUR_INTAKE_BLOCK_SECONDS = 300 s.
+- Per host: Ocean delivers every clinic's messages from the same few addresses, so one clinic's
+  mistyped key must not hold up the others' deliveries (each clinic has its own host). With a
+  wildcard in ALLOWED_HOSTS a guesser could spread calls over hosts; the keys are 256-bit
+  random values, so the limit is there to shed load, not to make guessing possible.
+- A blocked caller gets 429 before its key is looked at, even a valid key: otherwise the
   block would still answer "right"/"wrong" to key guesses. Ocean retries 429 like any non-2xx,
   so nothing is lost, only delayed.
 - Valid calls from addresses that are not blocked cost nothing extra: the block check rides
@@ -60,16 +65,18 @@ def _canonical(address: str) -> str | None:
 
 
 @functools.lru_cache(maxsize=1024)
-def throttle_key(address: str | None) -> str | None:
-    """What failures are counted under: the IPv4 address, or the IPv6 /64. None: not limited."""
+def throttle_key(address: str | None, domain: str | None = None) -> str | None:
+    """What failures are counted under: the IPv4 address or the IPv6 /64, then the host the call
+    was made to ("203.0.113.7 clinique.example.org"). None: not limited."""
     if address is None:
         return None
     ip = ipaddress.ip_address(address)
     if ip.version == 6:
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
+        caller = str(ip.ipv4_mapped) if ip.ipv4_mapped is not None else str(
+            ipaddress.ip_network(f"{ip}/64", strict=False))
+    else:
+        caller = str(ip)
+    return f"{caller} {domain}" if domain else caller
 
 
 def blocked_until(key: str | None, now: datetime) -> datetime | None:

@@ -111,10 +111,10 @@ def _receive(request, call: _Call):
 
     now = timezone.now()
     address = ratelimit.client_address(request)
-    throttle_key = ratelimit.throttle_key(address)
     raw_key = request.META.get(_KEY_META, "").strip()
     key_hash = hash_inbound_key(raw_key) if raw_key else None
     domain = _host_domain(request)
+    throttle_key = ratelimit.throttle_key(address, domain)
 
     # A key that passed lately goes straight on: the INSERT checks it again (lookup.py).
     clinic_id = lookup.remembered(key_hash, domain) if key_hash else None

@@ -9,9 +9,10 @@ from django.utils import timezone
 
 from harbour.intake import ratelimit
 from harbour.intake.models import InboundMessage, RejectedCaller
-from tests.intake.intake_client import REAL_BUNDLE, give_key, ocean, outcome, post
+from tests.intake.intake_client import HOST, REAL_BUNDLE, give_key, ocean, outcome, post
 
 ATTACKER = "203.0.113.7"
+ATTACKER_ROW = f"{ATTACKER} {HOST}"  # failures count per caller and host called (ratelimit.throttle_key)
 OCEAN = "198.51.100.20"
 
 
@@ -50,7 +51,7 @@ def test_blocked_after_the_limit_then_429_even_with_the_right_key(clinic, key, l
     assert InboundMessage.objects.count() == 0
     # Only the 401s count on the settings page; blocked calls are shed without writes.
     assert ocean(clinic).rejected_count == 3
-    assert RejectedCaller.objects.get(address=ATTACKER).failures == 3
+    assert RejectedCaller.objects.get(address=ATTACKER_ROW).failures == 3
 
 
 def test_a_remembered_key_does_not_get_a_blocked_address_through(clinic, key, limits):
@@ -98,18 +99,18 @@ def test_block_ends_after_its_duration(clinic, key, limits):
         post(REAL_BUNDLE, "guess", REMOTE_ADDR=ATTACKER)
     assert post(REAL_BUNDLE, key, REMOTE_ADDR=ATTACKER).status_code == 429
 
-    RejectedCaller.objects.filter(address=ATTACKER).update(blocked_until=timezone.now() - timedelta(seconds=1))
+    RejectedCaller.objects.filter(address=ATTACKER_ROW).update(blocked_until=timezone.now() - timedelta(seconds=1))
     assert post(REAL_BUNDLE, key, REMOTE_ADDR=ATTACKER).status_code == 200
 
 
 def test_failures_outside_the_window_do_not_add_up(clinic, key, limits):
     for _ in range(2):
         post(REAL_BUNDLE, "guess", REMOTE_ADDR=ATTACKER)
-    RejectedCaller.objects.filter(address=ATTACKER).update(window_start=timezone.now() - timedelta(seconds=301))
+    RejectedCaller.objects.filter(address=ATTACKER_ROW).update(window_start=timezone.now() - timedelta(seconds=301))
 
     assert post(REAL_BUNDLE, "guess", REMOTE_ADDR=ATTACKER).status_code == 401
     assert post(REAL_BUNDLE, "guess", REMOTE_ADDR=ATTACKER).status_code == 401
-    row = RejectedCaller.objects.get(address=ATTACKER)
+    row = RejectedCaller.objects.get(address=ATTACKER_ROW)
     assert (row.failures, row.blocked_until) == (2, None)
 
 
@@ -159,10 +160,10 @@ def test_forwarded_header_is_ignored_without_a_trusted_proxy(clinic, key, limits
 def test_expired_rows_are_purged_when_a_new_caller_is_counted(clinic, key, limits):
     post(REAL_BUNDLE, "guess", REMOTE_ADDR=ATTACKER)
     long_ago = timezone.now() - timedelta(hours=1)
-    RejectedCaller.objects.filter(address=ATTACKER).update(window_start=long_ago, blocked_until=long_ago)
+    RejectedCaller.objects.filter(address=ATTACKER_ROW).update(window_start=long_ago, blocked_until=long_ago)
     post(REAL_BUNDLE, "guess", REMOTE_ADDR="192.0.2.1")
 
-    assert list(RejectedCaller.objects.values_list("address", flat=True)) == ["192.0.2.1"]
+    assert list(RejectedCaller.objects.values_list("address", flat=True)) == [f"192.0.2.1 {HOST}"]
 
 
 def test_a_current_block_is_not_purged(db, limits):
@@ -186,3 +187,5 @@ def test_a_current_block_is_not_purged(db, limits):
 def test_throttle_keys(address, key, rf):
     request = rf.post("/", REMOTE_ADDR=address)
     assert ratelimit.throttle_key(ratelimit.client_address(request)) == key
+    with_host = ratelimit.throttle_key(ratelimit.client_address(request), "clinique.example.org")
+    assert with_host == (f"{key} clinique.example.org" if key else None)
