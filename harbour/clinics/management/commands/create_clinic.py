@@ -7,6 +7,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.http.request import validate_host
+from django.utils import translation
 
 from harbour.clinics.models import Clinic, ClinicDomain, User
 from harbour.clinics.setup import create_clinic
@@ -50,7 +51,8 @@ class Command(BaseCommand):
         elif password is None:
             password = getpass.getpass(f"Password for {admin}: ")
         try:
-            validate_password(password)
+            with translation.override("en"):  # the CLI speaks English; LANGUAGE_CODE is French
+                validate_password(password)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
         clinic = create_clinic(name.strip(), domains=domain, admin_username=admin, admin_password=password, admin_email=email)
