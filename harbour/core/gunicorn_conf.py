@@ -17,6 +17,10 @@ accesslog = None
 # Headers larger than this are refused before Django sees them (gunicorn's defaults, stated).
 limit_request_line = 4094
 limit_request_fields = 100
+# gunicorn 25.1+ opens a control socket for `gunicornc`, by default one path per user
+# ($XDG_RUNTIME_DIR or ~/.gunicorn/gunicorn.ctl): a second `harbour serve` would take it over and
+# remove it when it stops. Harbour does not use it; older gunicorns ignore this unknown name.
+control_socket_disable = True
 
 # A client that stops sending in the middle of a request (headers or body: "slowloris") would
 # hold one of the worker's threads for ever: gunicorn reads with blocking sockets and no timeout,

@@ -22,19 +22,29 @@ class Command(BaseCommand):
         messages = InboundMessage.objects.all()
         if clinic:
             messages = messages.filter(clinic=self._clinic(clinic))
+        missing = []
         if ids:
             messages = messages.filter(pk__in=ids)
             found = set(messages.values_list("pk", flat=True))
-            for missing in sorted(set(ids) - found):
-                self.stderr.write(f"No inbound message {missing}" + (" in that clinic." if clinic else "."))
+            missing = sorted(set(ids) - found)
+            if not found:
+                raise CommandError(self._missing(missing, clinic))
         if failed:
             messages = messages.filter(state=InboundMessage.State.FAILED)
         counts = reprocess(messages, now=now)
         if not any(counts.values()):
             self.stdout.write("Nothing to reprocess.")
-            return
-        for outcome, count in sorted(counts.items()):
-            self.stdout.write(f"{outcome}: {count}")
+        else:
+            for outcome, count in sorted(counts.items()):
+                self.stdout.write(f"{outcome}: {count}")
+        if missing:
+            # The others were handled; the exit status still says not everything asked for was there.
+            raise CommandError(self._missing(missing, clinic))
+
+    @staticmethod
+    def _missing(ids: list[int], clinic) -> str:
+        where = " in that clinic" if clinic else ""
+        return f"No inbound message {', '.join(map(str, ids))}{where}."
 
     @staticmethod
     def _clinic(value: str) -> Clinic:
