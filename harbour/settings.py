@@ -2,14 +2,17 @@
 
 The embedded default is a SQLite file under var/ with developer secrets generated there.
 HARBOUR_ENV=production refuses to start without SECRET_KEY, HARBOUR_ENCRYPTION_KEYS and
-HARBOUR_ALLOWED_HOSTS.
+HARBOUR_ALLOWED_HOSTS, and with HARBOUR_DEBUG on. A value Harbour cannot use (a malformed key,
+a database URL it does not support) stops the start with ImproperlyConfigured naming the
+variable, which `harbour` prints as one line.
 """
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from harbour.core.env import env_bool, env_int, env_list, env_str, required_secret
+from harbour.core.env import env_bool, env_int, env_list, env_str, fernet_keys, required_secret
 
 BASE_DIR = Path(__file__).resolve().parent
 # A source checkout keeps its state in <checkout>/var; an installed package in ./var.
@@ -18,18 +21,23 @@ VAR_DIR = Path(env_str("HARBOUR_VAR_DIR") or _CHECKOUT / "var").resolve()
 
 PRODUCTION = env_str("HARBOUR_ENV", "development") == "production"
 DEBUG = env_bool("HARBOUR_DEBUG", False)
+if PRODUCTION and DEBUG:
+    # Django's debug pages show settings, SQL and patients' data to whoever causes an error.
+    raise ImproperlyConfigured("HARBOUR_DEBUG cannot be on when HARBOUR_ENV=production; unset HARBOUR_DEBUG")
 
 SECRET_KEY = required_secret("SECRET_KEY", PRODUCTION, VAR_DIR)
-HARBOUR_ENCRYPTION_KEYS = [
-    key.strip() for key in required_secret("HARBOUR_ENCRYPTION_KEYS", PRODUCTION, VAR_DIR).split(",") if key.strip()
-]
+# Checked here, so a malformed key stops the start instead of the first secret saved (a 500).
+HARBOUR_ENCRYPTION_KEYS = fernet_keys(
+    "HARBOUR_ENCRYPTION_KEYS", required_secret("HARBOUR_ENCRYPTION_KEYS", PRODUCTION, VAR_DIR)
+)
 
 if PRODUCTION:
     ALLOWED_HOSTS = env_list("HARBOUR_ALLOWED_HOSTS", [])
     if not ALLOWED_HOSTS:
-        from django.core.exceptions import ImproperlyConfigured
-
-        raise ImproperlyConfigured("HARBOUR_ALLOWED_HOSTS must be set when HARBOUR_ENV=production.")
+        raise ImproperlyConfigured(
+            "HARBOUR_ALLOWED_HOSTS must be set when HARBOUR_ENV=production; "
+            "give the host names Harbour is reached at, comma-separated"
+        )
 else:
     ALLOWED_HOSTS = env_list("HARBOUR_ALLOWED_HOSTS", ["*"])
 
@@ -40,6 +48,12 @@ HARBOUR_MAX_BUNDLE_BYTES = env_int("HARBOUR_MAX_BUNDLE_BYTES", 25 * 1024 * 1024)
 # How many reverse proxies in front of Harbour to trust in X-Forwarded-For (the intake's rate
 # limit counts failures per caller address; behind a proxy, 0 would lump every caller together).
 HARBOUR_TRUSTED_PROXY_COUNT = env_int("HARBOUR_TRUSTED_PROXY_COUNT", 0)
+# The intake's rate limit (harbour.intake.ratelimit): FAILURE_LIMIT rejected calls (401) from
+# one address to one host within FAILURE_WINDOW seconds block that address on that host (429)
+# for BLOCK_SECONDS.
+HARBOUR_INTAKE_FAILURE_LIMIT = env_int("HARBOUR_INTAKE_FAILURE_LIMIT", 20)
+HARBOUR_INTAKE_FAILURE_WINDOW = env_int("HARBOUR_INTAKE_FAILURE_WINDOW", 300)
+HARBOUR_INTAKE_BLOCK_SECONDS = env_int("HARBOUR_INTAKE_BLOCK_SECONDS", 300)
 # How long the worker sleeps when it finds nothing to do.
 HARBOUR_WORKER_IDLE_SECONDS = float(env_str("HARBOUR_WORKER_IDLE_SECONDS", "0.5"))
 # Each worker writes a heartbeat this often; /readyz fails when the newest is older than STALE.
@@ -117,12 +131,38 @@ TEMPLATES = [
 ]
 
 
-def database_from_url(url: str) -> dict:
+SUPPORTED_DATABASES = {"django.db.backends.sqlite3", "django.db.backends.postgresql"}
+
+
+def database_from_url(url: str, name: str = "DATABASE_URL") -> dict:
+    """Django's DATABASES entry for `url`, the value of the variable `name` (named in errors;
+    the URL itself is never repeated: it may hold a password)."""
+    scheme = url.partition("://")[0] if "://" in url else ""
+    hint = "use postgresql://user:password@host:5432/name or sqlite:////absolute/path.sqlite3"
     # Health checks: a connection kept across requests is tested before reuse, so the first
     # request after a database restart does not fail on a dead socket.
-    config = dj_database_url.parse(url, conn_max_age=env_int("HARBOUR_DB_CONN_MAX_AGE", 60), conn_health_checks=True)
+    try:
+        config = dj_database_url.parse(
+            url, conn_max_age=env_int("HARBOUR_DB_CONN_MAX_AGE", 60), conn_health_checks=True
+        )
+    except ImproperlyConfigured:
+        raise
+    except Exception:
+        described = f"its scheme {scheme!r} is not one Harbour knows" if scheme.isalnum() else "it is not a database URL"
+        raise ImproperlyConfigured(f"{name} cannot be read ({described}); {hint}") from None
+    if config.get("ENGINE") not in SUPPORTED_DATABASES:
+        raise ImproperlyConfigured(
+            f"{name} names a database Harbour does not support ({scheme!r}); Harbour runs on PostgreSQL or SQLite: {hint}"
+        )
     if config["ENGINE"] == "django.db.backends.sqlite3":
-        Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(config["NAME"]).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ImproperlyConfigured(
+                f"cannot create the folder of the SQLite database {folder} ({exc.strerror or type(exc).__name__}); "
+                f"make it writable or set {name} or HARBOUR_VAR_DIR elsewhere"
+            ) from None
         # WAL lets readers work while the intake writes; IMMEDIATE transactions take the write
         # lock up front so concurrent writers wait (timeout) instead of failing mid-transaction.
         config["OPTIONS"] = {
@@ -203,9 +243,7 @@ CSRF_TRUSTED_ORIGINS = env_list("HARBOUR_CSRF_TRUSTED_ORIGINS", [])
 # JSON lines (harbour.core.logging) by default in production, plain text in development.
 HARBOUR_LOG_FORMAT = env_str("HARBOUR_LOG_FORMAT", "json" if PRODUCTION else "plain")
 if HARBOUR_LOG_FORMAT not in {"json", "plain"}:
-    from django.core.exceptions import ImproperlyConfigured
-
-    raise ImproperlyConfigured("HARBOUR_LOG_FORMAT must be json or plain.")
+    raise ImproperlyConfigured("HARBOUR_LOG_FORMAT must be json or plain; unset it or choose one of these")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
