@@ -98,6 +98,7 @@ MIDDLEWARE = [
     "harbour.core.logging.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "harbour.core.security.SecurityHeadersMiddleware",
+    "harbour.core.health.ProbeMiddleware",  # before CommonMiddleware checks the Host header
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

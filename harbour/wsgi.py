@@ -33,6 +33,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "harbour.settings")
 
 # Middleware the intake endpoint does not need (see the module docstring).
 SITE_ONLY_MIDDLEWARE = frozenset({
+    "harbour.core.health.ProbeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

@@ -10,7 +10,9 @@ ROOT_URLCONF = "harbour.sandbox.urls"
 DATABASES = {
     "default": database_from_url(env_str("SANDBOX_DATABASE_URL") or f"sqlite:///{VAR_DIR / 'sandbox.sqlite3'}")
 }
-MIDDLEWARE = [m for m in MIDDLEWARE if m != "harbour.clinics.tenancy.ClinicMiddleware"]  # noqa: F405
+# No clinics, and its own /healthz (Harbour's probes read Harbour's worker heartbeats).
+HARBOUR_ONLY_MIDDLEWARE = {"harbour.clinics.tenancy.ClinicMiddleware", "harbour.core.health.ProbeMiddleware"}
+MIDDLEWARE = [m for m in MIDDLEWARE if m not in HARBOUR_ONLY_MIDDLEWARE]  # noqa: F405
 LANGUAGE_CODE = "en"
 # English only, like Ocean: the browser's language never switches Django's own messages to French.
 LANGUAGES = [("en", "English")]

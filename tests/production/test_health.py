@@ -29,7 +29,7 @@ def test_healthz_answers_without_touching_the_database(django_assert_num_queries
 def test_readyz_is_503_until_a_worker_has_beaten():
     status, body, _ = get("/readyz")
     assert status == 503
-    assert body["checks"] == {"database": "ok", "worker": "missing"}
+    assert body["checks"] == {"database": "ok", "migrations": "ok", "worker": "missing"}
 
 
 def test_readyz_is_200_with_a_recent_heartbeat():
@@ -37,7 +37,7 @@ def test_readyz_is_200_with_a_recent_heartbeat():
     WorkerHeartbeat.beat("host:1:1", started, handled=3)
     status, body, _ = get("/readyz")
     assert status == 200
-    assert body["status"] == "ok" and body["checks"] == {"database": "ok", "worker": "ok"}
+    assert body["status"] == "ok" and body["checks"] == {"database": "ok", "migrations": "ok", "worker": "ok"}
     assert 0 <= body["worker_last_beat_seconds"] < 60
 
 
@@ -109,3 +109,30 @@ def test_a_database_outage_does_not_stop_the_heartbeat(caplog):
     heartbeat.last = None  # the period has passed
     heartbeat.maybe_beat()
     assert WorkerHeartbeat.objects.filter(name=heartbeat.name).exists()
+
+
+def test_readyz_is_503_while_a_migration_of_this_code_is_not_applied(monkeypatch):
+    """A deploy gate: new code started before `harbour migrate` served 500s on some pages."""
+    from django.db.migrations.recorder import MigrationRecorder
+
+    from harbour.core import health
+
+    monkeypatch.setattr(health, "_migrated", health.threading.Event())  # this process has not seen it yet
+    WorkerHeartbeat.beat("host:1:1", timezone.now(), handled=0)
+    MigrationRecorder.Migration.objects.filter(app="referrals", name="0004_appointment_location").delete()
+    status, body, _ = get("/readyz")
+    assert (status, body["checks"]["migrations"]) == (503, "pending")
+    MigrationRecorder.Migration.objects.create(app="referrals", name="0004_appointment_location")
+    assert get("/readyz")[0] == 200
+
+
+@pytest.mark.parametrize("host", ["10.0.0.5", "10.0.0.5:8000"])
+def test_probes_answer_whatever_the_host_header(settings, host):
+    """Load balancers probe by IP address; every other page keeps refusing a host not allowed."""
+    settings.ALLOWED_HOSTS = ["clinique.example.org"]
+    WorkerHeartbeat.beat("host:1:1", timezone.now(), handled=0)
+    client = Client(HTTP_HOST=host)
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/accounts/login/").status_code == 400
+    assert client.post("/healthz").status_code == 400  # only GET and HEAD skip the host check
