@@ -11,12 +11,15 @@
   (names, health card numbers), and logs carry ids and event codes only.
 - `SecurityEventFilter` (on the handler) shortens Django's refusals of suspicious requests to
   the name of the check: their text quotes the sender's headers.
+- `scope(clinic_id=...)` gives the worker's loops the same context per message, delivery or
+  download, so their lines name the clinic too.
 - `bind(clinic_id=...)` lets a view that finds its clinic in another way (the intake endpoint
   finds it from the key) name it for the access line; `describe(...)` adds a view's own ids and
   codes to that line (the intake's event code, message id, reason), so a call is one line.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime
 import logging
@@ -42,6 +45,17 @@ CONTEXT_FIELDS = ("request_id", "clinic_id")
 def current() -> dict:
     """The logging context of the running request (empty outside one)."""
     return _context.get() or {}
+
+
+@contextlib.contextmanager
+def scope(**fields):
+    """A logging context for work outside a request (a worker's message, delivery or download):
+    the records emitted inside carry these ids, as a request's carry its request and clinic ids."""
+    token = _context.set({name: value for name, value in fields.items() if value is not None})
+    try:
+        yield
+    finally:
+        _context.reset(token)
 
 
 def bind(**fields) -> None:

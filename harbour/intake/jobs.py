@@ -15,7 +15,7 @@ import traceback
 from django.db import connection, transaction
 from django.utils import timezone
 
-from harbour.core import rows
+from harbour.core import logging as log_context, rows
 from harbour.intake.models import InboundMessage
 
 log = logging.getLogger("harbour.intake")
@@ -133,24 +133,30 @@ def process_pending(limit: int = BATCH_SIZE) -> int:
     """Process up to `limit` pending messages, each in its own transaction; returns how many were handled."""
     handled = 0
     for message in _candidates(limit):
-        claimed = False
-        try:
-            with transaction.atomic():
-                if not _claim(message):
-                    continue
-                claimed = True
-                process_one(message, savepoint=False)
-        except Exception as exc:
-            if not claimed:  # the claim itself failed (the database): the message stays pending
-                raise
-            # Its processing failed and was rolled back whole: record that in a transaction of its own.
-            with transaction.atomic():
-                if not _claim(message):  # another worker took it meanwhile
-                    continue
-                message.attempts += 1
-                record_failure(message, exc)
-        handled += 1
+        with log_context.scope(clinic_id=message.clinic_id):
+            handled += _process_claimed(message)
     return handled
+
+
+def _process_claimed(message: InboundMessage) -> int:
+    """1 when this worker handled the message (processed or failed), 0 when another one had it."""
+    claimed = False
+    try:
+        with transaction.atomic():
+            if not _claim(message):
+                return 0
+            claimed = True
+            process_one(message, savepoint=False)
+    except Exception as exc:
+        if not claimed:  # the claim itself failed (the database): the message stays pending
+            raise
+        # Its processing failed and was rolled back whole: record that in a transaction of its own.
+        with transaction.atomic():
+            if not _claim(message):  # another worker took it meanwhile
+                return 0
+            message.attempts += 1
+            record_failure(message, exc)
+    return 1
 
 
 WORKER_JOBS = [process_pending]

@@ -20,6 +20,8 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
+from harbour.core import logging as log_context
+
 from .client import OceanClient, default_timeout
 from .errors import CredentialsRejected, OceanRejected, OceanUnreachable, RefusedHost
 from .outbox import backoff_delay
@@ -76,7 +78,8 @@ def fetch_documents(*, now: datetime | None = None, http: httpx.Client | None = 
             clinic = row.referral.clinic
             client = clients.get(clinic.pk) or clients.setdefault(
                 clinic.pk, OceanClient(ocean_settings_for(clinic), http=http))
-            _fetch_one(row, client, now, rng)
+            with log_context.scope(clinic_id=clinic.pk):
+                _fetch_one(row, client, now, rng)
     finally:
         if own_http:
             http.close()

@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
+from harbour.core import logging as log_context
 from harbour.fhir.build import OutboundInvalid, ReferralContext, validate_outbound
 from harbour.fhir.parse import NotSerialisable, dump_json
 from harbour.fhir import codes
@@ -184,7 +185,8 @@ def deliver_outbox(*, now: datetime | None = None, rng: random.Random | None = N
             client = clients.get(row.clinic_id)
             if client is None:
                 client = clients[row.clinic_id] = OceanClient(ocean_settings_for(row.clinic), http=http)
-            _deliver_one(row, client, now, rng)
+            with log_context.scope(clinic_id=row.clinic_id):
+                _deliver_one(row, client, now, rng)
     finally:
         if own_http:
             http.close()
