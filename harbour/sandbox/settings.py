@@ -8,7 +8,8 @@ from harbour.settings import VAR_DIR, database_from_url, env_str, env_int
 
 ROOT_URLCONF = "harbour.sandbox.urls"
 DATABASES = {
-    "default": database_from_url(env_str("SANDBOX_DATABASE_URL") or f"sqlite:///{VAR_DIR / 'sandbox.sqlite3'}")
+    "default": database_from_url(env_str("SANDBOX_DATABASE_URL") or f"sqlite:///{VAR_DIR / 'sandbox.sqlite3'}",
+                                 name="SANDBOX_DATABASE_URL")
 }
 # No clinics, and its own /healthz (Harbour's probes read Harbour's worker heartbeats).
 HARBOUR_ONLY_MIDDLEWARE = {"harbour.clinics.tenancy.ClinicMiddleware", "harbour.core.health.ProbeMiddleware"}
