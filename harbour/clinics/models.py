@@ -1,13 +1,21 @@
 """Clinics (tenants), their staff, and each clinic's Ocean settings."""
 import hashlib
 import hmac
+import re
 import secrets
 
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from harbour.core import crypto
+
+# A host name as browsers and Ocean send it in the Host header: letters, digits, hyphens, dots.
+HOST_NAME = r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?"
+host_name_validator = RegexValidator(
+    rf"\A{HOST_NAME}\Z", message=_("Enter a host name, such as clinique.example.org."), flags=re.IGNORECASE
+)
 
 OCEAN_SERVERS = {
     "production": "https://ocean.cognisantmd.com",
@@ -33,7 +41,7 @@ class ClinicDomain(models.Model):
     """A host name a clinic is served on; requests find their clinic by it."""
 
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="domains")
-    domain = models.CharField(_("domain"), max_length=253, unique=True)
+    domain = models.CharField(_("domain"), max_length=253, unique=True, validators=[host_name_validator])
 
     class Meta:
         verbose_name = _("clinic domain")

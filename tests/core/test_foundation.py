@@ -135,3 +135,15 @@ def test_prepared_statements_can_be_turned_off_for_connection_poolers(monkeypatc
     monkeypatch.setenv("HARBOUR_DB_PREPARED_STATEMENTS", "false")
     assert database_from_url(url)["OPTIONS"]["prepare_threshold"] is None
     assert "prepare_threshold" not in database_from_url("sqlite:////tmp/harbour-test.sqlite3")["OPTIONS"]
+
+
+@pytest.mark.django_db
+def test_a_clinic_domain_must_be_a_host_name_in_the_admin_too():
+    from django.core.exceptions import ValidationError
+
+    clinic = Clinic.objects.create(name="Une")
+    for bad in ["not a domain!", "https://clinique.example.org", "clinique.example.org/path", "-bad.example.org"]:
+        with pytest.raises(ValidationError, match="Enter a host name"):
+            ClinicDomain(clinic=clinic, domain=bad).full_clean()
+    for good in ["Clinique.Example.org", "localhost", "10.0.0.5", "clinique.example.org."]:
+        ClinicDomain(clinic=clinic, domain=good).full_clean()

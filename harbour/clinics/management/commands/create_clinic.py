@@ -9,11 +9,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.http.request import validate_host
 from django.utils import translation
 
+from harbour.clinics import models
 from harbour.clinics.models import Clinic, ClinicDomain, User
 from harbour.clinics.setup import create_clinic
 
-# A host name as a browser and Ocean send it in the Host header (letters, digits, hyphens, dots).
-HOST_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+HOST_NAME = re.compile(models.HOST_NAME)
 
 
 class Command(BaseCommand):
