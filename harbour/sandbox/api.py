@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from harbour.sandbox import conf, delivery, referrals, sites
+from harbour.sandbox import conf, delivery, referrals, sites, staff
 from harbour.sandbox.errors import SandboxError
 from harbour.sandbox.models import Delivery, Integration, Listing, Referral, Site
 
@@ -270,6 +270,43 @@ def edit_referral(request, body, ref):
         answers=body.get("answers"), priority=body.get("priority"), via="api",
     )
     return json_response(referral_state(referral))
+
+
+# The receiving site's staff in Ocean's portal (harbour.sandbox.staff): `site` is the acting site,
+# refused with 403 unless it is the referral's current receiver.
+
+@admin_api(("POST",))
+def accept_referral(request, body, ref):
+    return json_response(referral_state(staff.accept(_referral(ref), _site(body.get("site")), via="api")))
+
+
+@admin_api(("POST",))
+def decline_referral(request, body, ref):
+    referral = staff.decline(_referral(ref), _site(body.get("site")), body.get("reason", ""), via="api")
+    return json_response(referral_state(referral))
+
+
+@admin_api(("POST",))
+def book_appointment(request, body, ref):
+    """{site, date: YYYY-MM-DD, time: HH:MM (the sandbox's time zone), duration: minutes (30),
+    confirmed: bool (false = Booking Unconfirmed), instruction: optional text for the patient}."""
+    referral, site = _referral(ref), _site(body.get("site"))
+    staff.check_receiver(referral, site)
+    start = staff.appointment_start(body.get("date"), body.get("time"))
+    confirmed = body.get("confirmed", False)
+    if not isinstance(confirmed, bool):
+        raise SandboxError("confirmed is true or false.", field="confirmed")
+    instruction = body.get("instruction", "")
+    if not isinstance(instruction, str):
+        raise SandboxError("instruction is text.", field="instruction")
+    referral = staff.book(referral, site, start=start, minutes=body.get("duration", 30), confirmed=confirmed,
+                          instruction=instruction, via="api")
+    return json_response(referral_state(referral))
+
+
+@admin_api(("POST",))
+def cancel_appointment(request, body, ref):
+    return json_response(referral_state(staff.cancel_appointment(_referral(ref), _site(body.get("site")), via="api")))
 
 
 @admin_api(("POST",))

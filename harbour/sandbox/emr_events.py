@@ -207,19 +207,21 @@ def process(site: Site, bundle) -> dict:
     return outcome("information", "informational", text)
 
 
-def _receiver_only(site: Site, referral: Referral) -> None:
+def receiver_only(site: Site, referral: Referral) -> None:
+    """§5.4: only the current receiver changes status or appointments, never on a cancelled referral."""
     if site.pk != referral.receiver_site_id:
         raise Refusal(403, "forbidden", "Only the referral's current receiver can change its status or appointments.")
     if referral.folder == Referral.Folder.CANCELLED:
         raise Refusal(422, "business-rule", "The referral was cancelled by its sender; it cannot change any more.")
 
 
-def _echo(referral: Referral, author: str) -> None:
+def echo(referral: Referral, author: str) -> None:
+    """Ocean reports every change to the referral's integrations, the acting side's own included (§2.1)."""
     actions.notify(referral, "notify-update-service-request", author=author)
 
 
 def _task(site: Site, referral: Referral, header: dict, entries: Entries) -> str:
-    _receiver_only(site, referral)
+    receiver_only(site, referral)
     task = focus_of(header, entries, "Task")
     appointment = None
     for reference in header.get("focus") or []:
@@ -230,30 +232,37 @@ def _task(site: Site, referral: Referral, header: dict, entries: Entries) -> str
         raise Refusal(422, "required", "The message carries no Task.")
     texts = []
     if task is not None:
-        status = task.get("status")
-        if status not in TASK_FOLDERS:
-            raise Refusal(422, "code-invalid", f"Task status '{status}' is not supported by Ocean.")
         reason = task.get("statusReason", {}).get("text", "") if isinstance(task.get("statusReason"), dict) else ""
-        referral.task_status = status
-        referral.status_reason = reason if isinstance(reason, str) else ""
-        referral.folder = TASK_FOLDERS[status]
-        referral.awaiting_reply = False
-        referral.save(update_fields=["task_status", "status_reason", "folder", "awaiting_reply", "updated_at"])
-        text = f"Status set to {status} ({referral.get_folder_display()})."
-        actions.log_event(referral, "status", text + (f" Reason: {referral.status_reason}" if referral.status_reason else ""), site=site, via="api")
-        texts.append(text)
+        texts.append(set_task_status(site, referral, task.get("status"), reason if isinstance(reason, str) else ""))
     if appointment is not None:
         texts.append(_apply_appointment(site, referral, appointment, entries))
-    _echo(referral, "receiver")
+    echo(referral, "receiver")
     return " ".join(texts)
 
 
+def set_task_status(site: Site, referral: Referral, status, reason: str = "", *, via: str = "api") -> str:
+    """The receiver's Task status -> §5.1's folder, logged (the caller echoes the change).
+
+    Used by `$process-messages` (an EMR's Task) and by the receiving site's staff in the portal
+    (harbour.sandbox.staff): the same change either way."""
+    if status not in TASK_FOLDERS:
+        raise Refusal(422, "code-invalid", f"Task status '{status}' is not supported by Ocean.")
+    referral.task_status = status
+    referral.status_reason = reason or ""
+    referral.folder = TASK_FOLDERS[status]
+    referral.awaiting_reply = False
+    referral.save(update_fields=["task_status", "status_reason", "folder", "awaiting_reply", "updated_at"])
+    text = f"Status set to {status} ({referral.get_folder_display()})."
+    actions.log_event(referral, "status", text + (f" Reason: {referral.status_reason}" if referral.status_reason else ""), site=site, via=via)
+    return text
+
+
 def _appointment(site: Site, referral: Referral, appointment: dict | None, entries: Entries) -> str:
-    _receiver_only(site, referral)
+    receiver_only(site, referral)
     if appointment is None:
         raise Refusal(422, "required", "The message carries no Appointment.")
     text = _apply_appointment(site, referral, appointment, entries)
-    _echo(referral, "receiver")
+    echo(referral, "receiver")
     return text
 
 
@@ -275,6 +284,16 @@ def _apply_appointment(site: Site, referral: Referral, resource: dict, entries: 
     if start and end and end < start:
         raise Refusal(422, "invalid", "Appointment.end is before Appointment.start.")
     instruction = resource.get("patientInstruction") if isinstance(resource.get("patientInstruction"), str) else ""
+    return change_appointment(site, referral, status=status, start=start, end=end, instruction=instruction,
+                              confirmed=_patient_accepted(resource, entries))
+
+
+def change_appointment(site: Site, referral: Referral, *, status: str, start: datetime | None, end: datetime | None,
+                       instruction: str = "", confirmed: bool = False, via: str = "api") -> str:
+    """Book, rebook or cancel the referral's appointment (§5.2), logged (the caller echoes it).
+
+    Used by `$process-messages` (an EMR's Appointment) and by the receiving site's staff in the
+    portal (harbour.sandbox.staff): `cancelled`, or undated after a booking, cancels; a date books."""
     current = referral.appointments.filter(cancelled=False).order_by("-id").first()
     booked = current is not None and current.start is not None
     if status in {"cancelled", "noshow", "entered-in-error"} or (start is None and booked):
@@ -295,7 +314,6 @@ def _apply_appointment(site: Site, referral: Referral, resource: dict, entries: 
         appointment.save()
         text = "Booking instructions recorded."
     else:
-        confirmed = _patient_accepted(resource, entries)
         appointment = current or Appointment(referral=referral)
         appointment.status = status if status in {"booked", "pending", "arrived", "fulfilled", "checked-in"} else "booked"
         appointment.start, appointment.end = start, end
@@ -305,7 +323,7 @@ def _apply_appointment(site: Site, referral: Referral, resource: dict, entries: 
         referral.folder = Referral.Folder.BOOKED
         referral.save(update_fields=["folder", "updated_at"])
         text = f"Appointment booked for {start.isoformat()} ({'confirmed' if confirmed else 'unconfirmed'})."
-    actions.log_event(referral, "appointment", text, site=site, via="api")
+    actions.log_event(referral, "appointment", text, site=site, via=via)
     return text
 
 
@@ -406,7 +424,7 @@ def _correction(site: Site, referral: Referral, header: dict, entries: Entries) 
     referral.patient = {**referral.patient, **cleaned}
     referral.save(update_fields=["patient", "updated_at"])
     actions.log_event(referral, "correction", f"Demographics corrected ({', '.join(sorted(cleaned))}).", site=site, via="api")
-    _echo(referral, "receiver" if site.pk == referral.receiver_site_id else "sender")
+    echo(referral, "receiver" if site.pk == referral.receiver_site_id else "sender")
     return "Demographics corrected."
 
 

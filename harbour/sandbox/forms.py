@@ -103,6 +103,25 @@ class MessageForm(forms.Form):
     text = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 3}))
 
 
+class DeclineForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason for declining", max_length=1000, widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Enter the reason for declining."},
+    )
+
+
+class BookingForm(forms.Form):
+    date = forms.DateField(label="Date", widget=forms.DateInput(attrs={"type": "date"}),
+                           error_messages={"required": "Enter the appointment's date.", "invalid": "Enter the appointment's date as YYYY-MM-DD."})
+    time = forms.TimeField(label="Time", widget=forms.TimeInput(attrs={"type": "time"}),
+                           error_messages={"required": "Enter the appointment's time.", "invalid": "Enter the appointment's time as HH:MM."})
+    duration = forms.IntegerField(label="Duration (minutes)", initial=30, error_messages={
+        "required": "Enter the duration in minutes.", "invalid": "Enter the duration as a whole number of minutes."})
+    confirmed = forms.BooleanField(label="Booking Confirmed (the patient confirmed the time)", required=False)
+    instruction = forms.CharField(label="Instructions for the patient", required=False, max_length=1000,
+                                  widget=forms.Textarea(attrs={"rows": 2}))
+
+
 class BulkResendForm(forms.Form):
     refs = forms.CharField(label="Referral references (CSV, one per line, no header)", widget=forms.Textarea(attrs={"rows": 4}), required=False)
     csv_file = forms.FileField(label="or a CSV file", required=False)

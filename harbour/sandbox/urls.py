@@ -31,6 +31,10 @@ admin_api = [
     path("referrals/<str:ref>/cancel", api.cancel_referral, name="api_referral_cancel"),
     path("referrals/<str:ref>/messages", api.message_referral, name="api_referral_message"),
     path("referrals/<str:ref>/edit", api.edit_referral, name="api_referral_edit"),
+    path("referrals/<str:ref>/accept", api.accept_referral, name="api_referral_accept"),
+    path("referrals/<str:ref>/decline", api.decline_referral, name="api_referral_decline"),
+    path("referrals/<str:ref>/book", api.book_appointment, name="api_referral_book"),
+    path("referrals/<str:ref>/cancel-appointment", api.cancel_appointment, name="api_referral_cancel_appointment"),
     path("deliveries/run", api.run_deliveries, name="api_run_deliveries"),
 ]
 
@@ -52,6 +56,10 @@ site = [
     path("referrals/<str:ref>/cancel/", views.referral_cancel, name="referral_cancel"),
     path("referrals/<str:ref>/message/", views.referral_message, name="referral_message"),
     path("referrals/<str:ref>/edit/", views.referral_edit, name="referral_edit"),
+    path("referrals/<str:ref>/accept/", views.referral_accept, name="referral_accept"),
+    path("referrals/<str:ref>/decline/", views.referral_decline, name="referral_decline"),
+    path("referrals/<str:ref>/book/", views.referral_book, name="referral_book"),
+    path("referrals/<str:ref>/cancel-appointment/", views.referral_cancel_appointment, name="referral_cancel_appointment"),
 ]
 
 sandbox_patterns = [

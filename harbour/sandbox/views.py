@@ -12,7 +12,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from harbour.sandbox import delivery, forms, referrals, sites
+from harbour.sandbox import delivery, forms, referrals, sites, staff
 from harbour.sandbox.errors import SandboxError
 from harbour.sandbox.models import Integration, Listing, Referral, Site
 
@@ -246,15 +246,108 @@ def _referral(site: Site, ref) -> Referral:
     return referral
 
 
+def _referral_page(request, site: Site, item: Referral, *, status: int = 200, **bound):
+    """The referral as `site` sees it; the current receiver's staff get Accept, Decline, Book and
+    Cancel appointment (§5.4: never the sender). `bound` carries a refused form with its errors."""
+    is_receiver = site.pk == item.receiver_site_id
+    acts = is_receiver and item.folder not in (Referral.Folder.CANCELLED, Referral.Folder.COMPLETED)
+    appointment = staff.current_appointment(item) if acts else None
+    context = {
+        "referral": item, "is_sender": site.pk == item.sender_site_id, "is_receiver": is_receiver,
+        "message_form": forms.MessageForm(),
+        "deliveries": item.deliveries.select_related("integration", "integration__site").order_by("id"),
+        "receiver_actions": acts,
+        "can_accept": acts and item.folder in (Referral.Folder.NEW, Referral.Folder.DECLINED),
+        "can_decline": acts and item.folder != Referral.Folder.DECLINED,
+        "current_appointment": appointment,
+        "decline_form": bound.get("decline_form") or forms.DeclineForm(),
+        "booking_form": bound.get("booking_form") or forms.BookingForm(),
+    }
+    return render(request, "sandbox/referral.html", {"site": site, **context}, status=status)
+
+
 @login_required
 def referral(request, number, ref):
     site = _site(request, number)
+    return _referral_page(request, site, _referral(site, ref))
+
+
+def _staff_refused(request, site: Site, item: Referral, exc: SandboxError, **bound):
+    """A refused staff action: the sender's 403, or the state's (cancelled, nothing to cancel) as a notice."""
+    messages.error(request, exc.message)
+    if exc.status == 403:
+        return _referral_page(request, site, item, status=403, **bound)
+    return redirect("sandbox:referral", number=site.number, ref=item.ref)
+
+
+@login_required
+@require_POST
+def referral_accept(request, number, ref):
+    site = _site(request, number)
     item = _referral(site, ref)
-    return _page(
-        request, "referral.html", site, referral=item, is_sender=site.pk == item.sender_site_id,
-        is_receiver=site.pk == item.receiver_site_id, message_form=forms.MessageForm(),
-        deliveries=item.deliveries.select_related("integration", "integration__site").order_by("id"),
-    )
+    try:
+        staff.accept(item, site)
+    except SandboxError as exc:
+        return _staff_refused(request, site, item, exc)
+    messages.success(request, "Referral accepted (Pending Booking).")
+    return redirect("sandbox:referral", number=number, ref=ref)
+
+
+@login_required
+@require_POST
+def referral_decline(request, number, ref):
+    site = _site(request, number)
+    item = _referral(site, ref)
+    form = forms.DeclineForm(request.POST)
+    if form.is_valid():
+        try:
+            staff.decline(item, site, form.cleaned_data["reason"])
+        except SandboxError as exc:
+            if exc.field not in form.fields:
+                return _staff_refused(request, site, item, exc, decline_form=form)
+            _fail(form, exc)
+        else:
+            messages.success(request, "Referral declined.")
+            return redirect("sandbox:referral", number=number, ref=ref)
+    elif site.pk != item.receiver_site_id:
+        return _staff_refused(request, site, item, SandboxError(staff.NOT_RECEIVER, status=403))
+    return _referral_page(request, site, item, decline_form=form)
+
+
+@login_required
+@require_POST
+def referral_book(request, number, ref):
+    site = _site(request, number)
+    item = _referral(site, ref)
+    form = forms.BookingForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            staff.book(item, site, start=staff.appointment_start(data["date"], data["time"]), minutes=data["duration"],
+                       confirmed=data["confirmed"], instruction=data["instruction"])
+        except SandboxError as exc:
+            if exc.field not in form.fields:
+                return _staff_refused(request, site, item, exc, booking_form=form)
+            _fail(form, exc)
+        else:
+            messages.success(request, "Appointment booked.")
+            return redirect("sandbox:referral", number=number, ref=ref)
+    elif site.pk != item.receiver_site_id:
+        return _staff_refused(request, site, item, SandboxError(staff.NOT_RECEIVER, status=403))
+    return _referral_page(request, site, item, booking_form=form)
+
+
+@login_required
+@require_POST
+def referral_cancel_appointment(request, number, ref):
+    site = _site(request, number)
+    item = _referral(site, ref)
+    try:
+        staff.cancel_appointment(item, site)
+    except SandboxError as exc:
+        return _staff_refused(request, site, item, exc)
+    messages.success(request, "Appointment cancelled (Pending Booking).")
+    return redirect("sandbox:referral", number=number, ref=ref)
 
 
 @login_required
