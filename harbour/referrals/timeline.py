@@ -89,9 +89,14 @@ def describe(event: Event) -> str:
                         "%(count)d attachments are no longer listed by Ocean.", count) % {"count": count}
     if code == "task_status":
         if p.get("to") and p.get("to") != p.get("from"):
-            return _("Status changed from %(from)s to %(to)s.") % {
+            text = _("Status changed from %(from)s to %(to)s.") % {
                 "from": _status(p.get("from")), "to": _status(p.get("to"))}
-        return _("Ocean task status: %(task)s.") % {"task": label("task_status", p.get("task_status"))}
+        else:
+            text = _("Ocean task status: %(task)s.") % {"task": label("task_status", p.get("task_status"))}
+        reason = str(p.get("reason") or "").strip()
+        if reason:  # a decline's reason, whoever declined (Harbour's staff or the receiver in Ocean)
+            text += " " + _("Reason: %(reason)s") % {"reason": reason}
+        return text
     if code == "cancelled_by_sender":
         return _("Cancelled by the sender.")
     # A date and time never ends a sentence: in English it may end with "a.m." ("a.m..").

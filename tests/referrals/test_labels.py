@@ -114,3 +114,15 @@ def test_list_shows_the_category_as_words(staff_client, referral):
 def test_inbound_messages_page_names_the_event(staff_client, referral):
     text = page(staff_client, reverse("referrals:inbound_messages"), "fr")
     assert "Nouvelle consultation" in text and "<code>add-service-request</code>" in text
+
+
+@pytest.mark.parametrize("lang, words", [
+    ("en", "Status changed from Accepted to Declined. Reason: Not our catchment area"),
+    ("fr", "La consultation est passée de «\u00a0Acceptée\u00a0» à «\u00a0Refusée\u00a0». Motif\u00a0: Not our catchment area"),
+])
+def test_a_decline_shows_its_reason_on_the_timeline(staff_client, clinic, referral, lang, words):
+    """Whoever declined (Harbour's staff, or the receiver in Ocean), staff see why, not only that."""
+    Event.objects.create(clinic=clinic, referral=referral, kind="notify-update-service-request", code="task_status",
+                         params={"task_status": "rejected", "from": "accepted", "to": "declined",
+                                 "reason": "Not our catchment area"})
+    assert words in page(staff_client, reverse("referrals:detail", args=[referral.pk]), lang)
