@@ -366,10 +366,13 @@ INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg"}
 
 @staff_view
 def document(request, pk: int, attachment_id: int):
-    """The stored letter or attachment, for staff of the referral's clinic only (404 otherwise)."""
+    """The stored letter or attachment, for staff of the referral's clinic only (404 otherwise).
+
+    The copy kept is served while a newer one is fetched or after that failed: Harbour's copy is
+    the lasting record (contract §2.1: Ocean drops referrals after a year)."""
     referral = _referral_for(request, pk)
     attachment = get_object_or_404(Attachment, pk=attachment_id, referral=referral)
-    if attachment.fetch_state != Attachment.FetchState.FETCHED or not attachment.file:
+    if not attachment.file:
         raise Http404
     try:
         handle = attachment.file.open("rb")

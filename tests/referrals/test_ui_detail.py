@@ -156,6 +156,24 @@ def test_pending_and_failed_documents(staff_client, staff_user, referral):
     assert failed.fetch_state == "pending" and failed.next_fetch_at is not None and failed.last_fetch_error == ""
 
 
+@pytest.mark.parametrize("state, note", [("pending", "a newer copy is being fetched"),
+                                         ("failed", "fetching a newer copy failed")])
+def test_the_copy_kept_stays_readable_while_a_newer_one_is_fetched_or_after_that_failed(
+        staff_client, referral, state, note):
+    """A reviewer's finding: « Demander de nouveau » on a letter Harbour had made it unreadable (404),
+    and a failed refresh (Ocean drops referrals after a year) kept it so."""
+    letter = _letter(referral, fetch_state="fetched")
+    letter.file.save("ocean/1/abc.pdf", ContentFile(PDF))
+    Attachment.objects.filter(pk=letter.pk).update(fetch_state=state, last_fetch_error="Ocean answered 404.",
+                                                   fetched_at=timezone.now())
+    url = reverse("referrals:document", args=[referral.pk, letter.pk])
+    response = staff_client.get(url)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == PDF
+    page = page_of(staff_client, referral)
+    assert url in page and note in page and "(the copy kept on " in page
+    assert "PDF pending" not in page
+
+
 def test_fetch_again_refuses_other_clinics_and_get(referral, other_admin, staff_client):
     failed = Attachment.objects.create(referral=referral, kind="attachment", key="x", fetch_state="failed")
     url = reverse("referrals:fetch_again", args=[referral.pk, failed.pk])
