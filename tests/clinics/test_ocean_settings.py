@@ -38,6 +38,15 @@ def test_the_page_uses_the_article_wording_in_french(admin_client):
     assert '<html lang="fr">' in page
 
 
+def test_the_page_explains_the_bulk_resend_and_what_oauth_credentials_need_in_french(admin_client):
+    """Contract §6: missed referrals are sent again with Ocean's Bulk Actions; Ocean creates OAuth
+    credentials only once the shared encryption key is in Cloud Connect (step 2)."""
+    page = text(admin_client.get(SETTINGS_URL))
+    assert "Consultations envoyées avant l'intégration, ou pendant que Harbour était injoignable" in page
+    assert "<em>Bulk Actions</em> (actions groupées)" in page and "1 000 lignes au plus" in page
+    assert "n'est pas encore enregistrée dans Cloud Connect\u00a0: faites d'abord l'étape 2." in page
+
+
 def test_saving_changes_the_settings_and_audits_the_field_names(admin_client, clinic, admin_user):
     response = admin_client.post(
         SETTINGS_URL,
