@@ -75,7 +75,7 @@ def _summary(message: Message, site_number: str | None) -> dict:
         "appointments": _plain(message.appointments),
         "tasks": _plain(message.tasks),
         "communications": _plain(message.communications),
-        "warnings": list(message.warnings),
+        "warnings": [str(w) for w in message.warnings],  # English, for people and scripts alike
     }
 
 

@@ -210,7 +210,7 @@ class Message:
     appointments: tuple[Appointment, ...]
     tasks: tuple[Task, ...]
     communications: tuple[Communication, ...]
-    warnings: tuple[str, ...]  # short English, never patient data
+    warnings: tuple[str, ...]  # short English WarningTexts (warning_text.py), never patient data
 
     @property
     def form(self) -> Form | None:

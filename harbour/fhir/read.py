@@ -5,7 +5,8 @@ Two entry points:
 - ``check_envelope(obj)``: the intake endpoint's fast check; raises only ``EnvelopeError``.
 - ``read_message(obj)``: reads a whole bundle (payload v0.11.1 or v0.10.0) into
   ``harbour.fhir.model`` dataclasses. It never raises: anything odd or missing becomes a
-  short English warning in ``Message.warnings``. Warnings never contain patient data.
+  short English warning in ``Message.warnings`` (a ``WarningText``: the sentence, and the
+  template it was made from for translation). Warnings never contain patient data.
 
 Everything here works on plain JSON values (dict/list/str/int/float/bool/None).
 """
@@ -26,6 +27,7 @@ from .model import (
     Address, Appointment, Attachment, Communication, Envelope, Form, FormItem, Message,
     Patient, Referral, Referrer, TargetListing, Task, Telecom,
 )
+from .warning_text import WarningText
 
 try:  # Naive times in an Ontario feed are Ontario times.
     from zoneinfo import ZoneInfo
@@ -141,15 +143,19 @@ class _Reader:
     """Typed access to JSON values that records a warning instead of raising."""
 
     def __init__(self) -> None:
-        self.warnings: list[str] = []
+        self.warnings: list[WarningText] = []
 
-    def warn(self, text: str) -> None:
+    def warn(self, template: str, **params: str) -> None:
+        """Record a warning: an English template (a literal: every one is listed for translation
+        in harbour.referrals.attention, tests/fhir/test_warning_texts.py checks) and the values of
+        its ``%(name)s`` placeholders (paths, types, codes: never patient data)."""
+        text = WarningText(template, **params)
         if text in self.warnings:
             return
         if len(self.warnings) < MAX_WARNINGS:
             self.warnings.append(text)
         elif len(self.warnings) == MAX_WARNINGS:
-            self.warnings.append("further warnings were left out")
+            self.warnings.append(WarningText("further warnings were left out"))
 
     # Shapes. ``where`` names the element in warnings (a path, never a value).
 
@@ -158,9 +164,9 @@ class _Reader:
         if value is None or isinstance(value, dict):
             return value
         if isinstance(value, list):
-            self.warn(f"{where} should be an object, not a list")
+            self.warn("%(where)s should be an object, not a list", where=where)
             return next((v for v in value if isinstance(v, dict)), None)
-        self.warn(f"{where} should be an object")
+        self.warn("%(where)s should be an object", where=where)
         return None
 
     def lst(self, value: object, where: str) -> list:
@@ -170,16 +176,16 @@ class _Reader:
         if isinstance(value, list):
             return value
         if isinstance(value, dict):
-            self.warn(f"{where} should be a list, not an object")
+            self.warn("%(where)s should be a list, not an object", where=where)
             return [value]
-        self.warn(f"{where} should be a list")
+        self.warn("%(where)s should be a list", where=where)
         return []
 
     def dicts(self, value: object, where: str) -> list[dict]:
         """The objects of a list, skipping (and reporting) anything else."""
         items = self.lst(value, where)
         if not all(isinstance(v, dict) for v in items):
-            self.warn(f"{where} holds items that are not objects")
+            self.warn("%(where)s holds items that are not objects", where=where)
         return [v for v in items if isinstance(v, dict)]
 
     def one_or_many(self, value: object) -> list[dict]:
@@ -197,15 +203,15 @@ class _Reader:
         if isinstance(value, str):
             return value.strip() or None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            self.warn(f"{where} should be text, not a number")
+            self.warn("%(where)s should be text, not a number", where=where)
             return str(value)
-        self.warn(f"{where} should be text")
+        self.warn("%(where)s should be text", where=where)
         return None
 
     def texts(self, value: object, where: str) -> tuple[str, ...]:
         """A list of strings; a lone string is accepted (with a warning)."""
         if isinstance(value, str):
-            self.warn(f"{where} should be a list")
+            self.warn("%(where)s should be a list", where=where)
             value = [value]
         found = (self.text(v, where) for v in self.lst(value, where))
         return tuple(v for v in found if v)
@@ -213,7 +219,7 @@ class _Reader:
     def boolean(self, value: object, where: str) -> bool | None:
         if value is None or isinstance(value, bool):
             return value
-        self.warn(f"{where} should be true or false")
+        self.warn("%(where)s should be true or false", where=where)
         return None
 
     def integer(self, value: object, where: str) -> int | None:
@@ -229,13 +235,13 @@ class _Reader:
         elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
             number = int(value)
         elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):  # not str.isdigit: '²' is one
-            self.warn(f"{where} should be a number, not text")
+            self.warn("%(where)s should be a number, not text", where=where)
             number = int(value.strip())
         if number is None:
-            self.warn(f"{where} should be a whole number")
+            self.warn("%(where)s should be a whole number", where=where)
             return None
         if not FHIR_INTEGER_MIN <= number <= FHIR_INTEGER_MAX:
-            self.warn(f"{where} is out of range")
+            self.warn("%(where)s is out of range", where=where)
             return None
         return number
 
@@ -250,15 +256,15 @@ class _Reader:
             if _DATETIME.fullmatch(raw):
                 parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
                 if parsed.tzinfo is None:
-                    self.warn(f"{where} has no time zone; read as Ontario time")
+                    self.warn("%(where)s has no time zone; read as Ontario time", where=where)
                     parsed = parsed.replace(tzinfo=ONTARIO_TZ)
                 return parsed
         except (ValueError, OverflowError):
             pass
         if _PARTIAL_DATE.fullmatch(raw):
-            self.warn(f"{where} is only a partial date")
+            self.warn("%(where)s is only a partial date", where=where)
         else:
-            self.warn(f"{where} is not a valid date and time")
+            self.warn("%(where)s is not a valid date and time", where=where)
         return None
 
     def date(self, value: object, where: str) -> date | None:
@@ -269,14 +275,14 @@ class _Reader:
             if _DATE.fullmatch(raw):
                 return date.fromisoformat(raw)
             if _DATETIME.fullmatch(raw):  # a dateTime where a date belongs: keep the date
-                self.warn(f"{where} should be a date, not a date and time")
+                self.warn("%(where)s should be a date, not a date and time", where=where)
                 return date.fromisoformat(raw[:10])
         except ValueError:
             pass
         if _PARTIAL_DATE.fullmatch(raw):
-            self.warn(f"{where} is only a partial date")
+            self.warn("%(where)s is only a partial date", where=where)
         else:
-            self.warn(f"{where} is not a valid date")
+            self.warn("%(where)s is not a valid date", where=where)
         return None
 
     # Common FHIR datatypes.
@@ -526,7 +532,7 @@ def _fallback_message(obj: object) -> Message:
         destination_endpoint=None, header_reason=None, focus=(), service_request=None,
         patient=None, referrer=None, target=None, forms=(), attachments=(), appointments=(),
         tasks=(), communications=(),
-        warnings=("the bundle could not be read completely (internal reader error)",),
+        warnings=(WarningText("the bundle could not be read completely (internal reader error)"),),
     )
 
 
@@ -557,15 +563,15 @@ class _MessageReader(_Reader):
         for i, entry in enumerate(self.lst(self.bundle.get("entry"), "Bundle.entry")):
             where = f"Bundle.entry[{i}]"
             if not isinstance(entry, dict):
-                self.warn(f"{where} is not an object")
+                self.warn("%(where)s is not an object", where=where)
                 continue
             resource = self.obj(entry.get("resource"), f"{where}.resource")
             if not resource:
-                self.warn(f"{where} has no resource")
+                self.warn("%(where)s has no resource", where=where)
                 continue
             rtype = self.text(resource.get("resourceType"), f"{where}.resource.resourceType")
             if not rtype:
-                self.warn(f"{where} resource has no resourceType")
+                self.warn("%(where)s resource has no resourceType", where=where)
                 continue
             found.append(_Entry(i, self.text(entry.get("fullUrl"), f"{where}.fullUrl"), resource, rtype))
         return found
@@ -590,11 +596,16 @@ class _MessageReader(_Reader):
             entry = self.index.by_identifier(ident.get("system"), ident_value, rtype)
         if entry is None:
             if not quiet:
-                self.warn(f"{where} does not match any entry in the bundle")
+                self.warn("%(where)s does not match any entry in the bundle", where=where)
             return None
         expected = tuple(expected)
         if expected and entry.type not in expected:
-            self.warn(f"{where} points to a {entry.type}, expected {' or '.join(expected)}")
+            if len(expected) == 1:
+                self.warn("%(where)s points to a %(found)s, expected %(expected)s",
+                          where=where, found=entry.type, expected=expected[0])
+            else:
+                self.warn("%(where)s points to a %(found)s, expected one of %(expected)s",
+                          where=where, found=entry.type, expected=", ".join(expected))
             return None
         return entry.type, entry.resource
 
@@ -633,7 +644,7 @@ class _MessageReader(_Reader):
         if event_code is None:
             self.warn("the MessageHeader has no event code")
         elif event is None:
-            self.warn(f"unknown event code {event_code[:80]!r}")
+            self.warn("unknown event code %(code)s", code=repr(event_code[:80]))
         version = self._payload_version(header, event_code)
         focus = self._focus(header)
         service_request = self._focus_service_request(focus)
@@ -670,7 +681,10 @@ class _MessageReader(_Reader):
         if self.entries and self.entries[0].type == "MessageHeader":
             return self.entries[0].resource
         headers = self.of_type("MessageHeader")
-        self.warn("the first entry is not a MessageHeader" if headers else "the bundle has no MessageHeader")
+        if headers:
+            self.warn("the first entry is not a MessageHeader")
+        else:
+            self.warn("the bundle has no MessageHeader")
         return headers[0] if headers else {}
 
     def _payload_version(self, header: dict, event_code: str | None) -> str | None:
@@ -1032,7 +1046,7 @@ class _MessageReader(_Reader):
                     return self.text(value.get("title"), where) or self.text(value.get("url"), where)
                 if key == "valueReference":
                     return self.text(value.get("display"), where) or self.text(value.get("reference"), where)
-            self.warn(f"{where} has a value Harbour cannot show")
+            self.warn("%(where)s has a value Harbour cannot show", where=where)
         return None
 
     def _attachments(self, document: dict) -> list[Attachment]:

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from harbour.core import logging as log_context, rows
+from harbour.fhir.warning_text import stored_templates
 from harbour.intake.models import InboundMessage
 
 log = logging.getLogger("harbour.intake")
@@ -38,7 +39,9 @@ def safe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}{where} (details withheld: they may contain patient data)"
 
 
-OUTCOME_FIELDS = ["state", "error", "warnings", "attempts", "processed_at", "referral_ref"]
+OUTCOME_FIELDS = [
+    "state", "error", "warnings", "warning_templates", "has_warnings", "attempts", "processed_at", "referral_ref",
+]
 
 
 def process_one(message: InboundMessage, *, savepoint: bool = True) -> str:
@@ -60,7 +63,9 @@ def process_one(message: InboundMessage, *, savepoint: bool = True) -> str:
         return record_failure(message, exc)
     message.state = result.state
     message.error = ""
-    message.warnings = result.warnings
+    message.warnings = [str(w) for w in result.warnings]  # English, for machines and the admin
+    message.warning_templates = stored_templates(result.warnings)  # for the pages, in their language
+    message.has_warnings = bool(result.warnings)
     if result.referral_ref and not message.referral_ref:
         message.referral_ref = result.referral_ref
     message.processed_at = timezone.now()

@@ -29,6 +29,7 @@ from harbour.core.cursors import bound_cursor
 from harbour.fhir import codes
 from harbour.fhir.model import Message
 from harbour.fhir.read import read_message
+from harbour.fhir.warning_text import WarningText
 from harbour.intake.body import BodyNotJSON, parse_json
 from harbour.intake.models import InboundMessage
 
@@ -55,7 +56,7 @@ class ProcessResult:
     state: str  # an InboundMessage.State value: processed or unknown_event
     referral_id: int | None = None
     referral_ref: str = ""
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # English WarningTexts (harbour.fhir.warning_text)
     events_added: int = 0
 
 
@@ -165,7 +166,7 @@ class _Apply:
         sr = message.service_request
         ref = (sr.ref if sr and sr.ref else None) or message.referral_ref
         if sr and sr.ref and message.referral_ref and sr.ref != message.referral_ref:
-            self.warnings.append("the header's referral reference differs from the ServiceRequest's")
+            self.warnings.append(WarningText("the header's referral reference differs from the ServiceRequest's"))
         ref = (ref or "").strip()[:200]
 
         if message.event is None:
@@ -266,7 +267,7 @@ class _Apply:
             if referral.direction == Direction.UNKNOWN:
                 referral.direction = lifecycle.direction_for(self.clinic, self._site_number(), message.target)
         else:
-            self.warnings.append("older than the referral's latest snapshot: not applied")
+            self.warnings.append(WarningText("older than the referral's latest snapshot: not applied"))
             self._event("older_not_applied", {"bundle_timestamp": _iso(message.timestamp)},
                         key=self._msg_key("older"))
 
@@ -321,7 +322,7 @@ class _Apply:
     def _is_newer(self, referral: Referral) -> bool:
         ts = self.message.timestamp
         if ts is None:
-            self.warnings.append("the bundle has no timestamp: applied as the newest")
+            self.warnings.append(WarningText("the bundle has no timestamp: applied as the newest"))
             return True
         return referral.snapshot_at is None or ts >= referral.snapshot_at
 
@@ -456,7 +457,7 @@ class _Apply:
         ours = (Event.objects.filter(referral=self.referral, code="task_status", outbound_id__isnull=False)
                 .order_by("-occurred_at").values_list("occurred_at", flat=True).first())
         if ours is not None and ts < ours:
-            self.warnings.append("a Task status older than Harbour's own latest update: not applied")
+            self.warnings.append(WarningText("a Task status older than Harbour's own latest update: not applied"))
             return True
         return False
 
