@@ -60,7 +60,7 @@ def test_paths_and_codes_stay_as_sent():
                                  {"text": "unknown event code %(code)s", "params": {"code": "'frob'"}}])
     with translation.override("fr"):
         assert attention.shown_warnings(message) == [
-            "Patient.name devrait être une liste", "code d'événement inconnu : 'frob'"]
+            "Patient.name devrait être une liste", "code d'événement inconnu\u00a0: 'frob'"]
 
 
 def test_every_template_has_a_french_that_keeps_its_values():
