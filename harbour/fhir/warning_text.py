@@ -43,3 +43,39 @@ def stored_templates(warnings: Iterable[str]) -> list[dict]:
     """What ``InboundMessage.warning_templates`` keeps: each warning's template and values, in
     the order of the English ``warnings`` (a plain string is its own template)."""
     return [w.stored() if isinstance(w, WarningText) else {"text": str(w), "params": {}} for w in warnings]
+
+
+# The warnings that may mean Harbour read the referral wrong or without a part of it: the message
+# needs a person (contract §6, "needs attention"). The others note what a real payload often lacks
+# (a health card identifier without a value, no birth date) or a shape the reader took in its
+# stride: shown with the message, they do not call anyone. Real Ocean messages carry some of
+# those nearly always, and a list that holds every message is a list nobody reads.
+ATTENTION_TEMPLATES = frozenset({
+    "the body is not a JSON object",
+    "%(where)s is not an object",
+    "%(where)s has no resource",
+    "%(where)s resource has no resourceType",
+    "%(where)s does not match any entry in the bundle",
+    "%(where)s points to a %(found)s, expected %(expected)s",
+    "%(where)s points to a %(found)s, expected one of %(expected)s",
+    "the bundle could not be read completely (internal reader error)",
+    "the MessageHeader has no event code",
+    "the first entry is not a MessageHeader",
+    "the bundle has no MessageHeader",
+    "the MessageHeader focus does not resolve to any resource",
+    "the bundle has no ServiceRequest",
+    "no focus resource leads to a ServiceRequest; the bundle's first one was used",
+    "the referral ref in the MessageHeader differs from the ServiceRequest identifier",
+    "the header's referral reference differs from the ServiceRequest's",
+    "the message carries no referral ref",
+    "no referrer could be found",
+    "no referral target could be found",
+    "form items are nested too deeply; the deepest were left out",
+    "the bundle has no Patient",
+    "the ServiceRequest has no subject; the bundle's first Patient was used",
+})
+
+
+def needs_attention(warnings: Iterable[str]) -> bool:
+    """Whether these warnings call for a person (ATTENTION_TEMPLATES)."""
+    return any((w.template if isinstance(w, WarningText) else str(w)) in ATTENTION_TEMPLATES for w in warnings)

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from harbour.core import logging as log_context, rows
-from harbour.fhir.warning_text import stored_templates
+from harbour.fhir.warning_text import needs_attention, stored_templates
 from harbour.intake.models import InboundMessage
 
 log = logging.getLogger("harbour.intake")
@@ -40,7 +40,7 @@ def safe_error(exc: BaseException) -> str:
 
 
 OUTCOME_FIELDS = [
-    "state", "error", "warnings", "warning_templates", "has_warnings", "attempts", "processed_at", "referral_ref",
+    "state", "error", "warnings", "warning_templates", "needs_attention", "attempts", "processed_at", "referral_ref",
 ]
 
 
@@ -65,7 +65,7 @@ def process_one(message: InboundMessage, *, savepoint: bool = True) -> str:
     message.error = ""
     message.warnings = [str(w) for w in result.warnings]  # English, for machines and the admin
     message.warning_templates = stored_templates(result.warnings)  # for the pages, in their language
-    message.has_warnings = bool(result.warnings)
+    message.needs_attention = needs_attention(result.warnings)
     if result.referral_ref and not message.referral_ref:
         message.referral_ref = result.referral_ref
     message.processed_at = timezone.now()

@@ -38,8 +38,9 @@ class InboundMessage(models.Model):
     # The same warnings as {"text": English template, "params": {...}} in the same order, so a page
     # shows them in the reader's language (harbour.referrals.attention); empty on rows older than it.
     warning_templates = models.JSONField(default=list, blank=True)
-    # Processed with warnings: the inbound page's "Needs attention" (set with `warnings`).
-    has_warnings = models.BooleanField(default=False)
+    # Processed with a warning that may mean the referral was read wrong or in part: the inbound
+    # page's "Needs attention" (harbour.fhir.warning_text.ATTENTION_TEMPLATES; set with `warnings`).
+    needs_attention = models.BooleanField(default=False)
     processed_at = models.DateTimeField(null=True, blank=True)
     # Last: SQLite stores a row's columns in order and the tail of a large value in overflow pages,
     # so reading a column placed after the body walks all of the body's pages (the inbound page's
@@ -64,9 +65,9 @@ class InboundMessage(models.Model):
             models.Index(fields=["clinic", "received_at"], name="inbound_by_clinic"),
             # Its count of failed messages; rows are inserted pending, so intake never writes it.
             models.Index(fields=["clinic"], condition=Q(state="failed"), name="inbound_failed"),
-            # "Needs attention": processed with warnings, newest first, and its count. Rows are
-            # inserted pending, so intake never writes it.
-            models.Index(fields=["clinic", "received_at"], condition=Q(state="processed", has_warnings=True),
+            # "Needs attention", newest first, and its count. Rows are inserted pending, so intake
+            # never writes it.
+            models.Index(fields=["clinic", "received_at"], condition=Q(state="processed", needs_attention=True),
                          name="inbound_attention"),
         ]
 

@@ -1,4 +1,5 @@
-"""Messages that need a person's attention: processed, but with warnings (contract §6).
+"""Messages that need a person's attention: processed, but with a warning that may mean the
+referral was read wrong or in part (contract §6; harbour.fhir.warning_text.ATTENTION_TEMPLATES).
 
 The reader (harbour.fhir.read) and the processing (process.py) note what they found missing or odd
 as English ``WarningText``s; the worker stores them twice on the InboundMessage: as English
@@ -8,7 +9,7 @@ stored before the templates existed show their English sentences (translated whe
 whole template, e.g. "the bundle has no ServiceRequest").
 
 Also here: the inbound messages page's "Needs attention" filter and count, and the referral page's
-notice when the referral's latest processed message had warnings.
+notice when the referral's latest processed message needs attention.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from harbour.intake.models import InboundMessage
 
-ATTENTION = "attention"  # the inbound page's ?state= for processed messages with warnings
+ATTENTION = "attention"  # the inbound page's ?state= for processed messages that need attention
 
 # Every warning template of harbour/fhir/read.py and process.py, for makemessages (the reader is pure
 # Python, outside any app with a catalogue). tests/fhir/test_warning_texts.py checks this list
@@ -122,8 +123,8 @@ def shown_warnings(message: InboundMessage) -> list[str]:
 
 
 def needs_attention(queryset):
-    """Processed messages with warnings (the `inbound_attention` partial index serves this)."""
-    return queryset.filter(state=InboundMessage.State.PROCESSED, has_warnings=True)
+    """Processed messages that need attention (the `inbound_attention` partial index serves this)."""
+    return queryset.filter(state=InboundMessage.State.PROCESSED, needs_attention=True)
 
 
 def filter_messages(queryset, query) -> tuple:
@@ -149,11 +150,11 @@ def attention_count(clinic) -> int:
 
 
 def processing_warnings(referral) -> InboundMessage | None:
-    """The referral's latest processed message when it had warnings, else None: for
+    """The referral's latest processed message when it needs attention, else None: for
     ``referrals/_processing_warnings.html``. One query on the referral_ref index."""
     latest = (
         InboundMessage.objects.filter(clinic_id=referral.clinic_id, referral_ref=referral.ocean_ref,
                                       state=InboundMessage.State.PROCESSED)
         .defer("raw").order_by("-received_at", "-id").first()
     )
-    return latest if latest is not None and latest.warnings else None
+    return latest if latest is not None and latest.needs_attention else None

@@ -37,7 +37,7 @@ def old_row(clinic, n, warnings, state="processed"):
     """A message processed before warnings had templates: plain English sentences only."""
     return InboundMessage.objects.create(
         clinic=clinic, raw=b"{}", sha256=f"{n:064d}", bundle_id=f"old-{n}", state=state,
-        warnings=warnings, has_warnings=bool(warnings) and state == "processed")
+        warnings=warnings, needs_attention=bool(warnings) and state == "processed")
 
 
 # --- Warnings in the reader's language -----------------------------------------------------------
@@ -93,10 +93,22 @@ def test_the_page_shows_a_processed_message_with_warnings_as_needing_attention(s
     french = unescape(staff_client.get(url, HTTP_ACCEPT_LANGUAGE="fr").content.decode())
     row = french.split(f'id="message-{incomplete.pk}"', 1)[1].split("</tr>", 1)[0]
     assert "status-warn" in row and "status-ok" not in row
-    assert "Traité, avec avertissements" in row and NO_SR_FR in row and NO_SR_EN not in row
+    assert "Traité, à vérifier" in row and NO_SR_FR in row and NO_SR_EN not in row
     english = staff_client.get(reverse("referrals:inbound_messages"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     row = english.split(f'id="message-{incomplete.pk}"', 1)[1].split("</tr>", 1)[0]
-    assert "Processed, with warnings" in row and NO_SR_EN in row
+    assert "Processed, needs attention" in row and NO_SR_EN in row
+
+
+def test_the_usual_gaps_of_a_real_message_do_not_call_for_attention(staff_client, clinic, site):
+    """The real fixture always warns (a health card identifier without a value, no birth date, no
+    given name): shown with the message, but a list that held every message would be read by nobody."""
+    message = deliver(clinic, B.load())
+    assert message.state == "processed" and message.warnings and not message.needs_attention
+    assert attention.attention_count(clinic) == 0
+    assert attention.processing_warnings(Referral.objects.get()) is None
+    page = unescape(staff_client.get(reverse("referrals:inbound_messages"), HTTP_ACCEPT_LANGUAGE="fr").content.decode())
+    row = page.split(f'id="message-{message.pk}"', 1)[1].split("</tr>", 1)[0]
+    assert "status-ok" in row and "à vérifier" not in row
 
 
 def test_old_rows_show_their_sentences_on_the_page(staff_client, clinic):
@@ -206,7 +218,7 @@ def test_no_notice_when_the_latest_message_was_clean(clinic, incomplete):
     message = deliver(clinic, later)
     assert message.state == "processed"
     if message.warnings:  # the fixture's own gaps: make this one clean
-        InboundMessage.objects.filter(pk=message.pk).update(warnings=[], warning_templates=[], has_warnings=False)
+        InboundMessage.objects.filter(pk=message.pk).update(warnings=[], warning_templates=[], needs_attention=False)
     assert attention.processing_warnings(referral) is None
     assert notice(referral, "fr").strip() == ""
     # Another clinic's message with the same reference does not count.
