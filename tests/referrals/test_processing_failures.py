@@ -66,9 +66,8 @@ def test_reprocess_command_needs_a_choice_and_a_real_clinic(clinic):
         call_command("reprocess")
     with pytest.raises(CommandError, match="No clinic"):
         call_command("reprocess", "--failed", "--clinic", "nowhere.example.org")
-    out, err = StringIO(), StringIO()
-    call_command("reprocess", "--id", "999", stdout=out, stderr=err)
-    assert "No inbound message 999" in err.getvalue() and "Nothing to reprocess" in out.getvalue()
+    with pytest.raises(CommandError, match="No inbound message 999"):  # an operator's typo is an error (exit 1)
+        call_command("reprocess", "--id", "999", stdout=StringIO(), stderr=StringIO())
 
 
 def test_reprocess_leaves_other_clinics_alone(clinic, other_clinic, site, buggy_reader):
