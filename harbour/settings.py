@@ -126,6 +126,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "harbour.clinics.context.clinic",
                 "harbour.referrals.context.unread_referrals",
+                "harbour.ocean.context.credentials_banner",
             ],
         },
     },

@@ -183,9 +183,33 @@ def _run(referral, kind, idempotency_key, body, *, sent_copy_ok: bool = False, e
                 why = stale_message(locked, expected_state)
                 if why:
                     raise StaleReferral(why)
-            return body(locked, ocean)
+            before = _local_state(locked)
+            message = body(locked, ocean)
+            _remember(message, locked, before)
+            return message
     except _Duplicate:
         return _existing(referral, kind, idempotency_key)
+
+
+def _local_state(referral) -> dict:
+    """What a final refusal of the action puts back (ocean.refusals): the referral's own fields
+    and its current appointment."""
+    current = _current_appointment(referral)
+    return {"status": referral.status, "ocean_folder": referral.ocean_folder,
+            "ocean_task_status": referral.ocean_task_status, "attention": referral.attention,
+            "appointment": current.pk if current else None,
+            "appointment_cancelled": bool(current and current.cancelled)}
+
+
+def _remember(message, referral, before) -> None:
+    """Store, with the message, the state before the action and the state it left: Ocean refusing
+    the message later undoes the action only if the referral is still in that state."""
+    from harbour.referrals.staleness import state_token
+
+    after = {"status": referral.status, "ocean_folder": referral.ocean_folder,
+             "ocean_task_status": referral.ocean_task_status, "state_token": state_token(referral)}
+    message.undo = {"before": before, "after": after}
+    message.save(update_fields=["undo"])
 
 
 def _set_status(referral, new_status, *, task_status="", reason="", user=None, outbound=None,

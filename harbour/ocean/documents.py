@@ -24,7 +24,7 @@ from harbour.core import logging as log_context
 
 from .client import OceanClient, default_timeout
 from .errors import CredentialsRejected, OceanRejected, OceanUnreachable, RefusedHost
-from .outbox import backoff_delay
+from .outbox import CREDENTIALS_REJECTED, backoff_delay
 
 log = logging.getLogger("harbour.ocean")
 
@@ -96,15 +96,19 @@ def _fetch_one(row, client: OceanClient, now: datetime, rng) -> None:
         elif row.identifier:
             fetched = client.fetch_binary(row.identifier)
         else:
+            _log_failure(row, "no address", None)
             return _give_up(row, "Ocean gave no address for this document.")
     except RefusedHost:
         log.warning("attachment %s: URL outside the configured Ocean server, not fetched", row.pk)
         return _give_up(row, "The document address is not on the configured Ocean server, so it was not fetched.")
     except CredentialsRejected as exc:
-        return _retry(row, now, rng, f"Ocean refused the OAuth credentials ({exc.which}).")
+        _log_failure(row, "credentials refused", None)
+        return _retry(row, now, rng, f"{CREDENTIALS_REJECTED} ({exc.which}).")
     except OceanUnreachable as exc:
+        _log_failure(row, "unreachable", None)
         return _retry(row, now, rng, str(exc))
     except OceanRejected as exc:
+        _log_failure(row, "refused", exc.status)
         if exc.retryable or exc.status in (401, 404):  # 404: the letter may not be generated yet
             return _retry(row, now, rng, str(exc))
         return _give_up(row, str(exc))
@@ -119,6 +123,13 @@ def _fetch_one(row, client: OceanClient, now: datetime, rng) -> None:
         content_type=row.content_type or fetched.content_type,
     )
     log.info("attachment %s fetched (%s bytes)", row.pk, len(fetched.content))
+
+
+def _log_failure(row, what: str, status: int | None) -> None:
+    """One warning a failed fetch: the attachment's id, what failed and Ocean's status. Never the
+    document's URL (its query may name the patient) nor anything from the referral."""
+    log.warning("attachment %s fetch failed: %s (status %s, attempt %s)", row.pk, what,
+                status if status is not None else "none", row.fetch_attempts)
 
 
 def _retry(row, now, rng, error: str) -> None:

@@ -51,10 +51,17 @@ class OutboundMessage(models.Model):
         DEAD = "dead", _("Gave up after repeated failures")
         REJECTED = "rejected", _("Refused by Ocean")
 
+    class Refusal(models.TextChoices):
+        """What Harbour did with its own change once Ocean refused it for good (state REJECTED)."""
+
+        UNDONE = "undone", _("Undone: the referral is back as it was")
+        KEPT = "kept", _("Kept: the referral changed since")
+
     # States that keep the referral "not synced to Ocean" and hold back later messages.
     OPEN_STATES = (State.PENDING, State.SENDING, State.FAILED)
-    # States a person can send again with "retry now".
-    RETRYABLE_STATES = (State.FAILED, State.DEAD, State.REJECTED)
+    # States a person can send again with "retry now": transient failures only. A refusal
+    # (REJECTED: a final 4xx) would be refused again; the person redoes the action instead.
+    RETRYABLE_STATES = (State.FAILED, State.DEAD)
     UNDELIVERED_STATES = (State.PENDING, State.SENDING, State.FAILED, State.DEAD, State.REJECTED)
 
     clinic = models.ForeignKey("clinics.Clinic", on_delete=models.PROTECT, related_name="outbound_messages")
@@ -76,6 +83,11 @@ class OutboundMessage(models.Model):
     last_status = models.PositiveSmallIntegerField(_("last HTTP status"), null=True, blank=True)
     # Ocean's OperationOutcome text for a refusal, or a plain description of the failure. Never secrets.
     last_error = models.TextField(_("last error"), blank=True)
+
+    # The referral's local state before and after the action (ocean.actions), so a final refusal
+    # can put it back when nothing happened since (ocean.refusals).
+    undo = models.JSONField(default=dict, blank=True)
+    refusal = models.CharField(_("after Ocean's refusal"), max_length=10, choices=Refusal.choices, blank=True)
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -106,3 +118,16 @@ class OutboundMessage(models.Model):
     @property
     def can_retry_now(self) -> bool:
         return self.state in self.RETRYABLE_STATES
+
+    @classmethod
+    def unsynced_q(cls) -> Q:
+        """Messages that leave their referral "not synced to Ocean": not delivered, except a refusal
+        Harbour undid (the referral is back as Ocean has it)."""
+        return (Q(state__in=(cls.State.PENDING, cls.State.SENDING, cls.State.FAILED, cls.State.DEAD))
+                | (Q(state=cls.State.REJECTED) & ~Q(refusal=cls.Refusal.UNDONE)))
+
+    @property
+    def is_unsynced(self) -> bool:
+        if self.state == self.State.REJECTED:
+            return self.refusal != self.Refusal.UNDONE
+        return self.state in self.UNDELIVERED_STATES

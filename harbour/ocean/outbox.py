@@ -5,7 +5,8 @@
 - `deliver_outbox()` (a worker job) claims due rows (PostgreSQL: SKIP LOCKED), sends them, and
   records the outcome: 2xx delivered; timeouts, connection errors, 408, 425, 429 and 5xx retried
   with exponential backoff and jitter; other 4xx rejected for good with Ocean's OperationOutcome
-  kept; dead after HARBOUR_OUTBOX_MAX_ATTEMPTS. A 401 already got a new token and one retry in
+  kept, and the refused action undone here when nothing happened since (ocean.refusals; no
+  "retry now" for a refusal); dead after HARBOUR_OUTBOX_MAX_ATTEMPTS. A 401 already got a new token and one retry in
   the client; refused credentials leave the message waiting (never dead) until they are fixed.
 - Order per referral: a message waits while an earlier one of its referral is pending,
   sending or failed.
@@ -34,6 +35,10 @@ from .models import OutboundMessage
 
 log = logging.getLogger("harbour.ocean")
 State = OutboundMessage.State
+
+# The start of `last_error` while the clinic's credentials are refused (the outbox is paused):
+# stored in English, shown through ocean.errortext, and what `credentials_rejected` looks for.
+CREDENTIALS_REJECTED = "Ocean refused the OAuth credentials"
 
 
 # --- Settings -----------------------------------------------------------------------
@@ -198,15 +203,17 @@ def _deliver_one(row: OutboundMessage, client: OceanClient, now: datetime, rng) 
         response = client.process_messages(row.bundle)
     except CredentialsRejected as exc:
         # Paused, not dying: nothing will work until someone fixes the credentials.
-        _retry(row, now, rng, None, f"Ocean refused the OAuth credentials ({exc.which}).", can_die=False)
+        _retry(row, now, rng, None, f"{CREDENTIALS_REJECTED} ({exc.which}).", can_die=False)
     except OceanUnreachable as exc:
         _retry(row, now, rng, None, str(exc))
     except OceanRejected as exc:
         if exc.retryable or exc.status == 401:
             _retry(row, now, rng, exc.status, str(exc))
         else:
-            _finish(row, State.REJECTED, exc.status, exc.text or str(exc))
+            finished = _finish(row, State.REJECTED, exc.status, exc.text or str(exc))
             log.warning("Ocean rejected outbound %s (%s, status %s)", row.pk, row.event_code, exc.status)
+            if finished:
+                _settle_refusal(row)
     except Exception as exc:  # a bug must not leave the row 'sending' forever
         log.exception("outbound %s failed unexpectedly", row.pk)
         _retry(row, now, rng, None, f"Unexpected error: {type(exc).__name__}")
@@ -226,18 +233,29 @@ def _retry(row, now, rng, status, error, *, can_die=True) -> None:
     )
 
 
-def _finish(row, state, status, error, delivered_at=None) -> None:
-    OutboundMessage.objects.filter(pk=row.pk, state=State.SENDING).update(
+def _finish(row, state, status, error, delivered_at=None) -> int:
+    return OutboundMessage.objects.filter(pk=row.pk, state=State.SENDING).update(
         state=state, last_status=status, last_error=error[:2000], next_attempt_at=None,
         delivered_at=delivered_at,
     )
+
+
+def _settle_refusal(row) -> None:
+    """Undo (or flag) the refused action locally (ocean.refusals); a failure there never stops the batch."""
+    from .refusals import settle_refusal
+
+    try:
+        settle_refusal(row)
+    except Exception:
+        log.exception("outbound %s: the refused action could not be settled", row.pk)
 
 
 # --- Retry now, sync state, summaries ----------------------------------------------------
 
 
 def retry_now(outbound: OutboundMessage, user=None) -> bool:
-    """Send a failed, dead or rejected message again at once (with a fresh set of attempts)."""
+    """Send a failed or dead message again at once (with a fresh set of attempts). Not a refused
+    one: Ocean would refuse the same bundle again (ocean.refusals; staff redo the action)."""
     updated = OutboundMessage.objects.filter(
         pk=outbound.pk, state__in=OutboundMessage.RETRYABLE_STATES
     ).update(state=State.PENDING, next_attempt_at=timezone.now(), attempts=0)
@@ -280,13 +298,22 @@ def _sync_state(queryset) -> SyncState:
 
 
 def referral_sync_state(referral) -> SyncState:
-    return _sync_state(OutboundMessage.objects.filter(referral=referral))
+    """A refusal Harbour undid does not count: the referral is back as Ocean has it."""
+    return _sync_state(OutboundMessage.objects.filter(referral=referral).exclude(
+        state=State.REJECTED, refusal=OutboundMessage.Refusal.UNDONE))
 
 
 def annotate_unsynced(referrals):
-    """Add `ocean_unsynced` (True while any outbound message is not delivered) to a Referral queryset."""
+    """Add `ocean_unsynced` (True while any outbound message is not delivered, an undone refusal
+    aside) to a Referral queryset."""
     return referrals.annotate(ocean_unsynced=Exists(OutboundMessage.objects.filter(
-        referral_id=OuterRef("pk"), state__in=OutboundMessage.UNDELIVERED_STATES)))
+        OutboundMessage.unsynced_q(), referral_id=OuterRef("pk"))))
+
+
+def credentials_rejected(clinic) -> bool:
+    """Whether the clinic's outbox is paused because Ocean refuses its OAuth credentials."""
+    return OutboundMessage.objects.filter(clinic=clinic, state=State.FAILED,
+                                          last_error__startswith=CREDENTIALS_REJECTED).exists()
 
 
 def outbox_summary(clinic) -> SyncState:
@@ -295,6 +322,6 @@ def outbox_summary(clinic) -> SyncState:
 
 def problem_messages(clinic):
     """Failed, dead and rejected messages of a clinic, newest first (the failures page)."""
-    return (OutboundMessage.objects.filter(clinic=clinic, state__in=OutboundMessage.RETRYABLE_STATES)
+    return (OutboundMessage.objects.filter(clinic=clinic, state__in=(State.FAILED, State.DEAD, State.REJECTED))
             .select_related("referral", "created_by").order_by("-id"))
 

@@ -51,6 +51,32 @@ def _booked_or_moved(p: dict, *, moved: bool) -> str:
     return text % values
 
 
+def _refused(p: dict) -> str:
+    """Ocean refused one of Harbour's updates for good (ocean.refusals); its answer as it sent it."""
+    from harbour.ocean.models import OutboundMessage
+
+    try:
+        kind = str(OutboundMessage.Kind(p.get("kind")).label)
+    except ValueError:
+        kind = p.get("kind") or "?"
+    if p.get("undone"):
+        if p.get("to") and p.get("to") != p.get("from"):
+            text = _("Ocean refused this update (%(kind)s): Harbour undid it, the referral is back to "
+                     "%(status)s.") % {"kind": kind, "status": _status(p.get("to"))}
+        else:
+            text = _("Ocean refused this update (%(kind)s): Harbour undid it, the referral is back as it "
+                     "was.") % {"kind": kind}
+    else:
+        text = _("Ocean refused this update (%(kind)s), but the referral changed since: Harbour kept it as it "
+                 "is. Check the referral in Ocean and correct it here.") % {"kind": kind}
+    from harbour.ocean.errortext import translate
+
+    error = translate(str(p.get("error") or "").strip())
+    if error:
+        text += " " + _("Ocean's answer: “%(answer)s”") % {"answer": error}
+    return text
+
+
 def _status(value: str) -> str:
     try:
         return str(Status(value).label)
@@ -122,6 +148,8 @@ def describe(event: Event) -> str:
         if p.get("direction") == "from_receiver":
             return _("New message from %(sender)s.") % {"sender": p.get("sender") or _("the receiver")}
         return _("New message from %(sender)s.") % {"sender": p.get("sender") or _("the referrer")}
+    if code == "ocean_refused":
+        return _refused(p)
     if code == "no_change":
         return _("Update from Ocean with nothing new.")
     if code == "not_understood":

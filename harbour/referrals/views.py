@@ -43,7 +43,7 @@ def filter_referrals(queryset, clinic, data: dict, direction: str = Direction.RE
     folder = data.get("folder")
     if folder == "not_synced":
         queryset = queryset.filter(pk__in=OutboundMessage.objects.filter(
-            clinic=clinic, state__in=OutboundMessage.UNDELIVERED_STATES).values("referral_id"))
+            OutboundMessage.unsynced_q(), clinic=clinic).values("referral_id"))
     elif folder == "new":
         # A sent copy nobody acted on sits in Ocean's "Sent" folder; a received one in "New".
         queryset = queryset.filter(ocean_folder=OceanFolder.SENT if direction == Direction.SENT else OceanFolder.NEW)
@@ -233,7 +233,7 @@ def _detail_context(request, referral, bound: dict | None = None) -> dict:
         message = outbound.get(event.outbound_id) if event.outbound_id else None
         timeline.append({"event": event, "text": describe(event), "outbound": message,
                          "inbound": event.inbound_message_id is not None})
-    unsynced = [m for m in outbound.values() if m.state in OutboundMessage.UNDELIVERED_STATES]
+    unsynced = [m for m in outbound.values() if m.is_unsynced]
     return {
         "referral": referral,
         "visible_answers": [a for a in answers if not a.hidden and a.answers],
@@ -241,6 +241,8 @@ def _detail_context(request, referral, bound: dict | None = None) -> dict:
         "timeline": timeline,
         "sync": referral_sync_state(referral),
         "unsynced": unsynced,
+        # Appointments Harbour stated and Ocean refused: shown as such, not as "replaced".
+        "refused_outbound": {m.pk for m in outbound.values() if m.state == OutboundMessage.State.REJECTED},
         "view_in_ocean": view_in_ocean_url(referral, ocean),
         "action_forms": action_forms,
         "current_appointment": current,

@@ -58,8 +58,11 @@ def test_4xx_rejected_with_operation_outcome(referral, admin_user, fake_ocean, h
     assert message.last_error == "Referral was forwarded; you are not the current receiver"
     assert message.next_attempt_at is None
     assert deliver(http, now=timezone.now() + timedelta(days=1)) == 0  # never retried by itself
-    state = outbox.referral_sync_state(referral)
-    assert not state.synced and state.rejected == 1 and state.needs_attention
+    # Nothing happened since: the acceptance is undone here (tests/ocean/test_refusals.py), so the
+    # referral is as Ocean has it; the clinic's summary still counts the refusal.
+    assert message.refusal == "undone"
+    assert outbox.referral_sync_state(referral).synced
+    assert outbox.outbox_summary(referral.clinic).rejected == 1
 
 
 @pytest.mark.parametrize("reply", [Reply(500, outcome("boom")), Reply(503), Reply(429), Reply(408)])
@@ -116,19 +119,20 @@ def test_dead_after_max_attempts_then_retry_now(referral, admin_user, fake_ocean
     assert not outbox.retry_now(message)  # nothing to retry once delivered
 
 
-def test_retry_now_on_rejected(referral, admin_user, fake_ocean, http):
+def test_no_retry_now_on_rejected(referral, admin_user, fake_ocean, http):
+    """A refusal is final (contract §6: no auto-retry): the same bundle would be refused again."""
     fake_ocean.queue("process", Reply(400, outcome("bad")))
     message = actions.accept(referral, admin_user)
     deliver(http)
     message.refresh_from_db()
-    assert message.state == "rejected"
-    outbox.retry_now(message)
-    deliver(http)
+    assert message.state == "rejected" and not message.can_retry_now
+    assert not outbox.retry_now(message)
+    assert deliver(http) == 0
     message.refresh_from_db()
-    assert message.state == "delivered"
+    assert message.state == "rejected"
     from harbour.audit.models import AuditEntry
 
-    assert AuditEntry.objects.filter(action="ocean.outbound.retry_now").count() == 1
+    assert AuditEntry.objects.filter(action="ocean.outbound.retry_now").count() == 0
 
 
 def test_refused_credentials_pause_but_never_kill(clinic, admin_user, fake_ocean, http, settings):

@@ -78,6 +78,12 @@ def test_failures_page_and_retry_now(admin_client, staff_client, admin_user, cli
     body = page.content.decode()
     assert page.status_code == 200 and "You are not the current receiver" in body and "422" in body
     retry_url = reverse("ocean:retry_message", args=[message.pk])
+    assert retry_url not in body  # a refusal is final: no "retry now"
+    admin_client.post(retry_url)
+    message.refresh_from_db()
+    assert message.state == "rejected"
+    OutboundMessage.objects.filter(pk=message.pk).update(state="dead", last_error="Ocean answered 500")
+    assert retry_url in admin_client.get(reverse("ocean:outbox_failures")).content.decode()
     assert staff_client.post(retry_url).status_code == 403
     assert admin_client.get(retry_url).status_code == 405
     response = admin_client.post(retry_url)

@@ -79,8 +79,12 @@ def test_not_synced_banner_shows_refusal_and_retry_now(staff_client, staff_user,
     assert "Ocean's answer:" in page and "This referral was forwarded to another clinic." in page
     assert 'data-sync="rejected"' in page and "refused by Ocean" in page
     retry = reverse("referrals:retry_outbound", args=[referral.pk, message.pk])
-    assert retry in page
+    assert retry not in page  # a refusal is final: sending it again would be refused too
+    assert "sending it again would be refused too" in page
 
+    OutboundMessage.objects.filter(pk=message.pk).update(state="dead", last_error="Ocean answered 500")
+    page = page_of(staff_client, referral)
+    assert retry in page and "Ocean answered 500." in page
     response = staff_client.post(retry, HTTP_ACCEPT_LANGUAGE="en", follow=True)
     assert "The message will be sent to Ocean again in a moment." in [str(m) for m in response.context["messages"]]
     message.refresh_from_db()

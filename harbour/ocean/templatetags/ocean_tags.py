@@ -14,3 +14,11 @@ def ocean_outbox_summary(context):
     if clinic is None or not getattr(clinic, "pk", None):
         return None
     return outbox_summary(clinic)
+
+
+@register.filter
+def ocean_error(text):
+    """An error text Harbour stored in English, in the current language; Ocean's own words unchanged."""
+    from harbour.ocean.errortext import translate
+
+    return translate(text)
