@@ -450,11 +450,16 @@ class _Apply:
 
     def _predates_our_task_update(self) -> bool:
         """The bundle was written before Harbour's latest Task update (one still on its way, or
-        sent while this bundle was): its Task shows the status ours replaced, not a change in Ocean."""
+        sent while this bundle was): its Task shows the status ours replaced, not a change in Ocean.
+        An update Ocean refused never reached it: it does not count."""
+        from harbour.ocean.models import OutboundMessage
+
         ts = self.message.timestamp
         if ts is None:
             return False
+        refused = OutboundMessage.objects.filter(referral=self.referral, state=OutboundMessage.State.REJECTED)
         ours = (Event.objects.filter(referral=self.referral, code="task_status", outbound_id__isnull=False)
+                .exclude(outbound_id__in=refused.values("pk"))
                 .order_by("-occurred_at").values_list("occurred_at", flat=True).first())
         if ours is not None and ts < ours:
             self.warnings.append(WarningText("a Task status older than Harbour's own latest update: not applied"))

@@ -22,7 +22,7 @@ from harbour.ocean.documents import request_fetch_again
 from harbour.ocean.models import OutboundMessage
 from harbour.ocean.outbox import annotate_unsynced, referral_sync_state, retry_now
 
-from . import forms as F
+from . import attention, forms as F
 from .lifecycle import TERMINAL_FOR_OCEAN
 from .models import Appointment, Attachment, Direction, OceanFolder, Referral, Status, name_key
 from .reading import annotate_unread, mark_all_read, mark_read, watermark_for
@@ -247,6 +247,7 @@ def _detail_context(request, referral, bound: dict | None = None) -> dict:
         "action_forms": action_forms,
         "current_appointment": current,
         "read_only_reason": _read_only_reason(referral),
+        "processing_warnings": attention.processing_warnings(referral),
         "messages_in_ocean": _messages_in_ocean(referral),
     }
 
@@ -398,9 +399,7 @@ def inbound_messages(request):
         InboundMessage.objects.filter(clinic=clinic)
         .defer("raw").order_by("-received_at", "-id")
     )
-    state = request.GET.get("state")
-    if state in InboundMessage.State.values:
-        queryset = queryset.filter(state=state)
+    queryset, state = attention.filter_messages(queryset, request.GET)
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     refs = {m.referral_ref for m in page if m.referral_ref}
     referral_ids = dict(
@@ -411,6 +410,7 @@ def inbound_messages(request):
     return render(request, "referrals/inbound_messages.html", {
         "page": page, "rows": rows, "state": state, "states": InboundMessage.State.choices,
         "failed_count": failed_count,
+        "attention_count": attention.attention_count(clinic),
         "can_reprocess": request.user.has_perm("clinics.manage_consultation_settings"),
     })
 

@@ -160,8 +160,6 @@ def test_the_filter_and_count_read_the_partial_index(clinic):
                 assert "inbound_attention" in plan, plan
 
 
-@pytest.mark.xfail(strict=True, reason="until views.inbound_messages uses attention.filter_messages and passes "
-                                       "attention_count: then remove this mark")
 def test_the_page_has_a_needs_attention_tab_with_its_count(staff_client, clinic, incomplete):
     clean = old_row(clinic, 3, [])
     url = reverse("referrals:inbound_messages")

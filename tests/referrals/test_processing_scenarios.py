@@ -393,6 +393,23 @@ def test_an_undated_task_older_than_our_own_update_is_not_applied(clinic, site, 
     assert "a Task status older than Harbour's own latest update: not applied" in late.warnings
 
 
+def test_an_update_ocean_refused_does_not_hide_ocean_changes_written_before_it(clinic, site, staff_user):
+    """Harbour's accept never reached Ocean (refused for good): Ocean's status stands, even from a
+    bundle written before the refused update."""
+    from harbour.ocean import actions
+    from harbour.ocean.models import OutboundMessage
+
+    deliver(clinic, B.load())
+    referral = Referral.objects.get()
+    message = actions.accept(referral, staff_user)
+    OutboundMessage.objects.filter(pk=message.pk).update(state=OutboundMessage.State.REJECTED)
+    Referral.objects.filter(pk=referral.pk).update(ocean_task_status="")  # as if undone
+    late, = deliver(clinic, B.add(B.variant(event=UPDATE, timestamp=_soon(-1)), B.task("rejected", None, reason="Full")))
+    referral.refresh_from_db()
+    assert (referral.status, referral.ocean_task_status) == ("declined", "rejected")
+    assert not any("older than Harbour's own" in w for w in late.warnings)
+
+
 def test_a_booking_reopens_a_declined_referral(clinic, site):
     deliver(clinic, B.load())
     deliver(clinic, B.add(B.variant(event=UPDATE, timestamp=T2), B.task("rejected", "2025-06-02T08:00:00-04:00", "Full")))
