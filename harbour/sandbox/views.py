@@ -293,48 +293,44 @@ def referral_accept(request, number, ref):
     return redirect("sandbox:referral", number=number, ref=ref)
 
 
-@login_required
-@require_POST
-def referral_decline(request, number, ref):
+def _staff_form_action(request, number, ref, form_class, bound_name: str, act, done: str):
+    """A receiver's action from a form (decline, book): its errors shown on the referral page, the
+    sender's refusal as a 403 page, success back to the referral."""
     site = _site(request, number)
     item = _referral(site, ref)
-    form = forms.DeclineForm(request.POST)
+    form = form_class(request.POST)
     if form.is_valid():
         try:
-            staff.decline(item, site, form.cleaned_data["reason"])
+            act(item, site, form.cleaned_data)
         except SandboxError as exc:
             if exc.field not in form.fields:
-                return _staff_refused(request, site, item, exc, decline_form=form)
+                return _staff_refused(request, site, item, exc, **{bound_name: form})
             _fail(form, exc)
         else:
-            messages.success(request, "Referral declined.")
+            messages.success(request, done)
             return redirect("sandbox:referral", number=number, ref=ref)
     elif site.pk != item.receiver_site_id:
         return _staff_refused(request, site, item, SandboxError(staff.NOT_RECEIVER, status=403))
-    return _referral_page(request, site, item, decline_form=form)
+    return _referral_page(request, site, item, **{bound_name: form})
+
+
+@login_required
+@require_POST
+def referral_decline(request, number, ref):
+    return _staff_form_action(
+        request, number, ref, forms.DeclineForm, "decline_form",
+        lambda item, site, data: staff.decline(item, site, data["reason"]), "Referral declined.",
+    )
 
 
 @login_required
 @require_POST
 def referral_book(request, number, ref):
-    site = _site(request, number)
-    item = _referral(site, ref)
-    form = forms.BookingForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            staff.book(item, site, start=staff.appointment_start(data["date"], data["time"]), minutes=data["duration"],
-                       confirmed=data["confirmed"], instruction=data["instruction"])
-        except SandboxError as exc:
-            if exc.field not in form.fields:
-                return _staff_refused(request, site, item, exc, booking_form=form)
-            _fail(form, exc)
-        else:
-            messages.success(request, "Appointment booked.")
-            return redirect("sandbox:referral", number=number, ref=ref)
-    elif site.pk != item.receiver_site_id:
-        return _staff_refused(request, site, item, SandboxError(staff.NOT_RECEIVER, status=403))
-    return _referral_page(request, site, item, booking_form=form)
+    def book(item, site, data):
+        staff.book(item, site, start=staff.appointment_start(data["date"], data["time"]), minutes=data["duration"],
+                   confirmed=data["confirmed"], instruction=data["instruction"])
+
+    return _staff_form_action(request, number, ref, forms.BookingForm, "booking_form", book, "Appointment booked.")
 
 
 @login_required
