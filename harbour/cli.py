@@ -25,9 +25,12 @@ COMMANDS = [
     ("manage", "Any other Django management command: 'harbour manage <command> ...'."),
 ]
 
-HELP = "usage: harbour <command> [options]\n\nCommands:\n" + "\n".join(
-    f"  {name:<14} {text}" for name, text in COMMANDS
-) + "\n\n'harbour <command> --help' describes a command's options.\n"
+
+def _command_list(usage: str, commands) -> str:
+    return f"usage: {usage}\n\nCommands:\n" + "\n".join(f"  {name:<14} {text}" for name, text in commands)
+
+
+HELP = _command_list("harbour <command> [options]", COMMANDS) + "\n\n'harbour <command> --help' describes a command's options.\n"
 
 SANDBOX_COMMANDS = [
     ("serve", "Run the sandbox's web server (migrates first; port 8081 unless --port)."),
@@ -37,9 +40,7 @@ SANDBOX_COMMANDS = [
     ("rotate-keys", "Re-encrypt the sandbox's stored secrets with the first of HARBOUR_ENCRYPTION_KEYS."),
 ]
 
-SANDBOX_HELP = "usage: harbour sandbox [<command>] [options]\n\nCommands:\n" + "\n".join(
-    f"  {name:<14} {text}" for name, text in SANDBOX_COMMANDS
-) + (
+SANDBOX_HELP = _command_list("harbour sandbox [<command>] [options]", SANDBOX_COMMANDS) + (
     "\n\nWithout a command (or with only options, e.g. 'harbour sandbox --port 8081') the sandbox is served.\n"
     "Any other Django management command runs with the sandbox's settings and database.\n"
     "'harbour sandbox <command> --help' describes a command's options.\n"

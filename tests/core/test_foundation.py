@@ -140,10 +140,13 @@ def test_prepared_statements_can_be_turned_off_for_connection_poolers(monkeypatc
 @pytest.mark.django_db
 def test_a_clinic_domain_must_be_a_host_name_in_the_admin_too():
     from django.core.exceptions import ValidationError
+    from django.utils import translation
 
     clinic = Clinic.objects.create(name="Une")
     for bad in ["not a domain!", "https://clinique.example.org", "clinique.example.org/path", "-bad.example.org"]:
-        with pytest.raises(ValidationError, match="Enter a host name"):
+        with pytest.raises(ValidationError, match="Entrez un nom d'hôte, comme clinique.example.org."):
+            ClinicDomain(clinic=clinic, domain=bad).full_clean()  # in French, the default language
+        with translation.override("en"), pytest.raises(ValidationError, match="Enter a host name"):
             ClinicDomain(clinic=clinic, domain=bad).full_clean()
     for good in ["Clinique.Example.org", "localhost", "10.0.0.5", "clinique.example.org."]:
         ClinicDomain(clinic=clinic, domain=good).full_clean()
