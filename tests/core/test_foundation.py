@@ -144,8 +144,8 @@ def test_a_clinic_domain_must_be_a_host_name_in_the_admin_too():
 
     clinic = Clinic.objects.create(name="Une")
     for bad in ["not a domain!", "https://clinique.example.org", "clinique.example.org/path", "-bad.example.org"]:
-        with pytest.raises(ValidationError, match="Entrez un nom d'hôte, comme clinique.example.org."):
-            ClinicDomain(clinic=clinic, domain=bad).full_clean()  # in French, the default language
+        with translation.override("fr"), pytest.raises(ValidationError, match="Entrez un nom d'hôte"):
+            ClinicDomain(clinic=clinic, domain=bad).full_clean()
         with translation.override("en"), pytest.raises(ValidationError, match="Enter a host name"):
             ClinicDomain(clinic=clinic, domain=bad).full_clean()
     for good in ["Clinique.Example.org", "localhost", "10.0.0.5", "clinique.example.org."]:
