@@ -2,7 +2,7 @@
 import pytest
 from django.test import Client
 
-from harbour.clinics.models import Clinic, ClinicDomain, OceanSettings, User
+from harbour.clinics.models import Clinic, ClinicDomain, OceanSettings, User, ocean_settings_for
 from harbour.clinics.setup import ADMIN_PERMISSIONS, grant
 
 PASSWORD = "harbour-test-password-1"
@@ -41,6 +41,15 @@ def make_user(clinic: Clinic, username: str, *permissions: str) -> User:
 @pytest.fixture
 def clinic(db):
     return make_clinic("Clinique Soleil", "soleil.example.org")
+
+
+@pytest.fixture
+def site(clinic):
+    """The clinic's Ocean site is the target of the real payload (site number 1234)."""
+    settings_row = ocean_settings_for(clinic)
+    settings_row.site_number = "1234"
+    settings_row.save()
+    return settings_row
 
 
 @pytest.fixture

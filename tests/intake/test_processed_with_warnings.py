@@ -16,16 +16,6 @@ from tests.referrals import bundles as B
 NO_SERVICE_REQUEST = "the bundle has no ServiceRequest"
 
 
-@pytest.fixture
-def site(clinic):
-    from harbour.clinics.models import ocean_settings_for
-
-    row = ocean_settings_for(clinic)
-    row.site_number = "1234"
-    row.save()
-    return row
-
-
 def deliver(clinic, bundle) -> InboundMessage:
     message = B.store(clinic, bundle)
     run_until_idle()

@@ -4,7 +4,6 @@ from datetime import date
 import pytest
 from django.utils import timezone
 
-from harbour.clinics.models import ocean_settings_for
 from harbour.patients.matching import save_new_chart
 from harbour.patients.models import PatientChart
 from harbour.referrals.models import Direction, Referral
@@ -39,11 +38,3 @@ def referral_factory(clinic):
 def chart_factory(clinic):
     return lambda **fields: make_chart(clinic, **fields)
 
-
-@pytest.fixture
-def site(clinic):
-    """The clinic's Ocean site is the target of the real payload (site number 1234)."""
-    settings_row = ocean_settings_for(clinic)
-    settings_row.site_number = "1234"
-    settings_row.save()
-    return settings_row
