@@ -280,17 +280,22 @@ def _staff_refused(request, site: Site, item: Referral, exc: SandboxError, **bou
     return redirect("sandbox:referral", number=site.number, ref=item.ref)
 
 
-@login_required
-@require_POST
-def referral_accept(request, number, ref):
+def _staff_action(request, number, ref, act, done: str):
+    """A receiver's action without a form (accept, cancel the appointment)."""
     site = _site(request, number)
     item = _referral(site, ref)
     try:
-        staff.accept(item, site)
+        act(item, site)
     except SandboxError as exc:
         return _staff_refused(request, site, item, exc)
-    messages.success(request, "Referral accepted (Pending Booking).")
+    messages.success(request, done)
     return redirect("sandbox:referral", number=number, ref=ref)
+
+
+@login_required
+@require_POST
+def referral_accept(request, number, ref):
+    return _staff_action(request, number, ref, staff.accept, "Referral accepted (Pending Booking).")
 
 
 def _staff_form_action(request, number, ref, form_class, bound_name: str, act, done: str):
@@ -336,14 +341,7 @@ def referral_book(request, number, ref):
 @login_required
 @require_POST
 def referral_cancel_appointment(request, number, ref):
-    site = _site(request, number)
-    item = _referral(site, ref)
-    try:
-        staff.cancel_appointment(item, site)
-    except SandboxError as exc:
-        return _staff_refused(request, site, item, exc)
-    messages.success(request, "Appointment cancelled (Pending Booking).")
-    return redirect("sandbox:referral", number=number, ref=ref)
+    return _staff_action(request, number, ref, staff.cancel_appointment, "Appointment cancelled (Pending Booking).")
 
 
 @login_required
