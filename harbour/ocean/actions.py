@@ -35,6 +35,7 @@ from harbour.fhir.build import AppointmentBooking, BuildError, OutgoingAttachmen
 
 from . import outbox
 from .models import OutboundMessage
+from .refusals import referral_fields
 
 Kind = OutboundMessage.Kind
 
@@ -195,8 +196,7 @@ def _local_state(referral) -> dict:
     """What a final refusal of the action puts back (ocean.refusals): the referral's own fields
     and its current appointment."""
     current = _current_appointment(referral)
-    return {"status": referral.status, "ocean_folder": referral.ocean_folder,
-            "ocean_task_status": referral.ocean_task_status, "attention": referral.attention,
+    return {**referral_fields(referral), "attention": referral.attention,
             "appointment": current.pk if current else None,
             "appointment_cancelled": bool(current and current.cancelled)}
 
@@ -206,8 +206,7 @@ def _remember(message, referral, before) -> None:
     the message later undoes the action only if the referral is still in that state."""
     from harbour.referrals.staleness import state_token
 
-    after = {"status": referral.status, "ocean_folder": referral.ocean_folder,
-             "ocean_task_status": referral.ocean_task_status, "state_token": state_token(referral)}
+    after = {**referral_fields(referral), "state_token": state_token(referral)}
     message.undo = {"before": before, "after": after}
     message.save(update_fields=["undo"])
 

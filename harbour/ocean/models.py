@@ -122,12 +122,10 @@ class OutboundMessage(models.Model):
     @classmethod
     def unsynced_q(cls) -> Q:
         """Messages that leave their referral "not synced to Ocean": not delivered, except a refusal
-        Harbour undid (the referral is back as Ocean has it)."""
-        return (Q(state__in=(cls.State.PENDING, cls.State.SENDING, cls.State.FAILED, cls.State.DEAD))
-                | (Q(state=cls.State.REJECTED) & ~Q(refusal=cls.Refusal.UNDONE)))
+        Harbour undid (the referral is back as Ocean has it). `is_unsynced` is the same rule."""
+        return Q(state__in=cls.UNDELIVERED_STATES) & ~Q(state=cls.State.REJECTED, refusal=cls.Refusal.UNDONE)
 
     @property
     def is_unsynced(self) -> bool:
-        if self.state == self.State.REJECTED:
-            return self.refusal != self.Refusal.UNDONE
-        return self.state in self.UNDELIVERED_STATES
+        undone = self.state == self.State.REJECTED and self.refusal == self.Refusal.UNDONE
+        return self.state in self.UNDELIVERED_STATES and not undone

@@ -35,6 +35,14 @@ log = logging.getLogger("harbour.ocean")
 State = OutboundMessage.State
 Refusal = OutboundMessage.Refusal
 
+# The referral's fields an action changes and a refusal puts back (saved by ocean.actions).
+REFERRAL_FIELDS = ("status", "ocean_folder", "ocean_task_status")
+
+
+def referral_fields(referral) -> dict:
+    return {name: getattr(referral, name) for name in REFERRAL_FIELDS}
+
+
 APPOINTMENT_FIELDS = ("ocean_identity", "status", "start", "end", "minutes", "participant_status", "confirmed",
                       "patient_instruction", "location", "appointment_type", "inbound_message_id", "outbound_id")
 
@@ -52,8 +60,7 @@ def settle_refusal(message: OutboundMessage) -> str:
         undo = message.undo or {}
         before, after = undo.get("before"), undo.get("after")
         untouched = bool(before and after) and (
-            (referral.status, referral.ocean_folder, referral.ocean_task_status)
-            == (after.get("status"), after.get("ocean_folder"), after.get("ocean_task_status"))
+            referral_fields(referral) == {name: after.get(name) for name in REFERRAL_FIELDS}
             and state_token(referral) == after.get("state_token"))
         # The refused entry's echo never comes: its key must not swallow a later, real fact.
         Event.objects.filter(referral=referral, outbound_id=message.pk).exclude(dedupe_key="").update(dedupe_key="")
