@@ -145,7 +145,7 @@ Post a bundle yourself (it shows up under Consultations, and in « Messages entr
 Logs: {var_dir / 'logs'}.  Press Ctrl-C to stop.
 """))
             while True:
-                dead = next((child for child in self.children if child.process.poll() is not None), None)
+                dead = self.dead_child()
                 if dead is not None:
                     self.stop()
                     self.fail(f"{dead.exit_message()}. Everything else is stopped.")
@@ -216,11 +216,15 @@ Logs: {var_dir / 'logs'}.  Press Ctrl-C to stop.
         with open(log_path, "ab") as log:
             self.children.append(Child(name, subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT), log_path))
 
+    def dead_child(self) -> Child | None:
+        """The first of the started processes that has exited, if any."""
+        return next((child for child in self.children if child.process.poll() is not None), None)
+
     def wait_until_up(self, url: str, seconds: float = START_SECONDS) -> None:
         """Until `url` answers 200; stops waiting as soon as one of the processes has exited."""
         deadline = time.monotonic() + seconds
         while True:
-            dead = next((child for child in self.children if child.process.poll() is not None), None)
+            dead = self.dead_child()
             if dead is not None:
                 raise DemoError(dead.exit_message())
             try:
