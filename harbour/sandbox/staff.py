@@ -27,6 +27,12 @@ def _locked(referral: Referral) -> Referral:
     return Referral.objects.select_for_update().select_related("sender_site", "receiver_site", "target_listing").get(pk=referral.pk)
 
 
+def _refused(exc: "emr_events.Refusal") -> SandboxError:
+    """An EMR-message refusal as staff hear it: a 422 (the message was wrong) is a 409 here (the
+    referral's state does not allow it)."""
+    return SandboxError(exc.message, status=409 if exc.status == 422 else exc.status)
+
+
 def check_receiver(referral: Referral, site: Site) -> None:
     """§5.4 as the portal and the admin API answer it: 403 for any site but the current receiver,
     409 once the sender cancelled the referral."""
@@ -35,7 +41,7 @@ def check_receiver(referral: Referral, site: Site) -> None:
     try:
         emr_events.receiver_only(site, referral)
     except emr_events.Refusal as exc:
-        raise SandboxError(exc.message, status=409 if exc.status == 422 else exc.status) from None
+        raise _refused(exc) from None
 
 
 def _change(referral: Referral, site: Site, apply) -> Referral:
@@ -46,7 +52,7 @@ def _change(referral: Referral, site: Site, apply) -> Referral:
         try:
             apply(referral)
         except emr_events.Refusal as exc:
-            raise SandboxError(exc.message, status=409 if exc.status == 422 else exc.status) from None
+            raise _refused(exc) from None
         emr_events.echo(referral, "receiver")
     return referral
 
