@@ -429,15 +429,14 @@ class _Apply:
         dated = [t for t in tasks if t.authored_on is not None]
         undated = [t for t in tasks if t.authored_on is None][-1:]  # the latest is the current status
         for task in dated:
-            self._apply_task(task, dedupe.task_key(task.status, task.authored_on))
+            self._apply_task(task, task.status.strip().lower(), dedupe.task_key(task.status, task.authored_on))
         for task in undated:
             status = task.status.strip().lower()
             if status == self.referral.ocean_task_status or self._predates_our_task_update():
                 continue
-            self._apply_task(task, self._msg_key(f"task:{status}"))
+            self._apply_task(task, status, self._msg_key(f"task:{status}"))
 
-    def _apply_task(self, task, key: str) -> None:
-        status = task.status.strip().lower()
+    def _apply_task(self, task, status: str, key: str) -> None:
         new = lifecycle.status_for_task(status, self.referral.status)
         params = {"task_status": status, "reason": task.status_reason or ""}
         if new:
