@@ -17,6 +17,18 @@ host_name_validator = RegexValidator(
     rf"\A{HOST_NAME}\Z", message=_("Enter a host name, such as clinique.example.org."), flags=re.IGNORECASE
 )
 
+
+
+def normalise_domain(value: str) -> str:
+    """A domain as ClinicDomain stores it and requests look it up: lower case, no final dot."""
+    return value.strip().lower().rstrip(".")
+
+
+def domain_of_host(host: str) -> str:
+    """The domain of a Host header value ("Clinique.example.org:8443" -> "clinique.example.org")."""
+    return normalise_domain(host.rsplit(":", 1)[0] if not host.endswith("]") else host)
+
+
 OCEAN_SERVERS = {
     "production": "https://ocean.cognisantmd.com",
     "test": "https://test.cognisantmd.com",
@@ -48,7 +60,7 @@ class ClinicDomain(models.Model):
         verbose_name_plural = _("clinic domains")
 
     def save(self, *args, **kwargs):
-        self.domain = self.domain.strip().lower().rstrip(".")
+        self.domain = normalise_domain(self.domain)
         super().save(*args, **kwargs)
 
     def __str__(self):

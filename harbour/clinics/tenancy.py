@@ -7,13 +7,11 @@ clinic without a domain, which would leave both unreachable.
 """
 from django.utils.functional import SimpleLazyObject
 
-from harbour.clinics.models import Clinic, ClinicDomain
+from harbour.clinics.models import Clinic, ClinicDomain, domain_of_host
 
 
 def clinic_for_host(host: str) -> Clinic | None:
-    domain = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    domain = domain.strip().lower().rstrip(".")
-    match = ClinicDomain.objects.select_related("clinic").filter(domain=domain).first()
+    match = ClinicDomain.objects.select_related("clinic").filter(domain=domain_of_host(host)).first()
     if match:
         return match.clinic
     domainless = list(Clinic.objects.filter(domains__isnull=True)[:2])

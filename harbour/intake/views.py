@@ -21,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from harbour.clinics.models import OceanSettings, hash_inbound_key
+from harbour.clinics.models import OceanSettings, domain_of_host, hash_inbound_key
 from harbour.core import logging as log_context
 from harbour.fhir.codes import EVENT_ALIASES
 from harbour.fhir.read import EnvelopeError, check_envelope
@@ -244,13 +244,11 @@ def _check_and_read(request, call: _Call):
 
 
 def _host_domain(request) -> str | None:
-    # Same normalisation as harbour.clinics.tenancy.clinic_for_host.
     try:
         host = request.get_host()
     except Exception:
         return None
-    domain = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    return domain.strip().lower().rstrip(".")
+    return domain_of_host(host)
 
 
 def _host_clinic_id(request) -> int | None:

@@ -31,7 +31,7 @@ class Command(BaseCommand):
             raise CommandError("The clinic needs a name.")
         if User.objects.filter(username=admin).exists():
             raise CommandError(f"A user named {admin!r} already exists.")
-        domain = [d.strip().lower().rstrip(".") for d in domain]
+        domain = [models.normalise_domain(d) for d in domain]
         bad = [d for d in domain if not HOST_NAME.fullmatch(d)]
         if bad:
             raise CommandError(f"Not a host name: {', '.join(map(repr, bad))} (e.g. --domain clinique.example.org).")
