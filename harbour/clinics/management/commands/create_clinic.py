@@ -1,5 +1,4 @@
 import getpass
-import re
 import secrets
 
 from django.conf import settings
@@ -13,7 +12,13 @@ from harbour.clinics import models
 from harbour.clinics.models import Clinic, ClinicDomain, User
 from harbour.clinics.setup import create_clinic
 
-HOST_NAME = re.compile(models.HOST_NAME)
+def is_host_name(domain: str) -> bool:
+    """The check ClinicDomain's field makes (the admin's too)."""
+    try:
+        models.host_name_validator(domain)
+    except ValidationError:
+        return False
+    return True
 
 
 class Command(BaseCommand):
@@ -32,7 +37,7 @@ class Command(BaseCommand):
         if User.objects.filter(username=admin).exists():
             raise CommandError(f"A user named {admin!r} already exists.")
         domain = [models.normalise_domain(d) for d in domain]
-        bad = [d for d in domain if not HOST_NAME.fullmatch(d)]
+        bad = [d for d in domain if not is_host_name(d)]
         if bad:
             raise CommandError(f"Not a host name: {', '.join(map(repr, bad))} (e.g. --domain clinique.example.org).")
         taken = ClinicDomain.objects.filter(domain__in=domain).values_list("domain", flat=True)
