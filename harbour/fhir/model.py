@@ -161,7 +161,9 @@ class Appointment:
     participant_status: str | None  # of the patient participant: tentative / accepted / ...
     patient_instruction: str | None
     appointment_type: str | None
-    is_cancellation_signal: bool  # undated 'proposed' appointment (§5.2)
+    # Cancels a booking (§5.2): undated (Ocean's signal, sent as 'proposed'), or a cancelled
+    # status. An undated one cancels only a dated booking made before it; processing knows that.
+    is_cancellation_signal: bool
 
 
 @dataclass(frozen=True, slots=True)

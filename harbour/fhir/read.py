@@ -90,6 +90,14 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data)
 
 
+# Appointment statuses that end a booking (processing cancels a dated booking on them).
+CANCELLED_APPOINTMENT_STATUSES = frozenset({"cancelled", "noshow", "entered-in-error"})
+
+
+def is_cancelled_status(status: str | None) -> bool:
+    return (status or "").strip().lower() in CANCELLED_APPOINTMENT_STATUSES
+
+
 def html_to_text(value: object) -> str | None:
     """Plain text from Ocean's HTML fragments: tags stripped, entities unescaped,
     whitespace (including &nbsp;) collapsed. None when nothing is left."""
@@ -1084,17 +1092,17 @@ class _MessageReader(_Reader):
             if self._is_patient_actor(p.get("actor")):
                 participant_status = self.text(p.get("status"), f"{w}.participant.status")
                 break
-        undated = not appointment.get("start") and not appointment.get("end")
+        start = self.datetime(appointment.get("start"), f"{w}.start")
         return Appointment(
             status=status,
-            start=self.datetime(appointment.get("start"), f"{w}.start"),
+            start=start,
             end=self.datetime(appointment.get("end"), f"{w}.end"),
             minutes_duration=self.integer(appointment.get("minutesDuration"), f"{w}.minutesDuration"),
             participant_status=participant_status,
             patient_instruction=self.text(appointment.get("patientInstruction"), f"{w}.patientInstruction"),
             appointment_type=self.concept_label(self.obj(appointment.get("appointmentType"),
                                                          f"{w}.appointmentType"), f"{w}.appointmentType"),
-            is_cancellation_signal=status == "proposed" and undated,
+            is_cancellation_signal=start is None or is_cancelled_status(status),
         )
 
     def _is_patient_actor(self, actor: object) -> bool:

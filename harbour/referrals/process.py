@@ -28,7 +28,7 @@ from harbour.core import rows
 from harbour.core.cursors import bound_cursor
 from harbour.fhir import codes
 from harbour.fhir.model import Message
-from harbour.fhir.read import read_message
+from harbour.fhir.read import is_cancelled_status, read_message
 from harbour.fhir.warning_text import WarningText
 from harbour.intake.body import BodyNotJSON, parse_json
 from harbour.intake.models import InboundMessage
@@ -511,10 +511,10 @@ class _Apply:
             appointment_type=(appt.appointment_type or "")[:200], inbound_message=self.inbound,
         )
         dated_before = current is not None and current.start is not None and not current.cancelled
-        cancelled_status = (appt.status or "").lower() in ("cancelled", "noshow", "entered-in-error")
-        if appt.start is None or cancelled_status:
+        cancelled_status = is_cancelled_status(appt.status)
+        if appt.is_cancellation_signal:  # undated, or a cancelled status (the reader's rule)
             if dated_before or (cancelled_status and appt.start is not None):
-                # §5.2: an undated proposed appointment after a dated one = cancelled in Ocean.
+                # §5.2: an undated appointment after a dated one = cancelled in Ocean.
                 start = current.start if dated_before else row.start
                 self._event("appointment_cancelled", {"start": _iso(start)},
                             key=dedupe.appointment_cancelled_key(start))

@@ -67,3 +67,22 @@ def test_what_the_endpoint_accepts_inspect_reads():
 
 def test_str_input_is_accepted():
     assert inspect_bytes(RAW.decode())["accepted"] is True
+
+
+@pytest.mark.parametrize("status, dated, cancels", [
+    ("booked", True, False),
+    ("cancelled", True, True),    # a cancelled status ends a booking, dated or not
+    ("noshow", True, True),
+    ("proposed", False, True),    # Ocean's signal (§5.2): undated
+    ("booked", False, True),      # undated whatever the status, as processing reads it
+])
+def test_inspect_marks_the_appointments_processing_takes_for_a_cancellation(load_bundle, status, dated, cancels):
+    bundle = load_bundle("notify-update-service-request.full.json")
+    appointments = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Appointment"]
+    appointment = appointments[0]
+    appointment["status"] = status
+    if not dated:
+        for field in ("start", "end", "minutesDuration"):
+            appointment.pop(field, None)
+    out = inspect_bytes(json.dumps(bundle).encode(), "1234")
+    assert out["appointments"][0]["is_cancellation_signal"] is cancels
