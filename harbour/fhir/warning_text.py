@@ -68,6 +68,7 @@ ATTENTION_TEMPLATES = frozenset({
     "the referral ref in the MessageHeader differs from the ServiceRequest identifier",
     "the header's referral reference differs from the ServiceRequest's",
     "the message carries no referral ref",
+    "the referral ref was taken from ServiceRequest.id",
     "no referrer could be found",
     "no referral target could be found",
     "form items are nested too deeply; the deepest were left out",

@@ -79,10 +79,15 @@ WARNING_TEMPLATES = (
     gettext_noop("health card identifier has no digits"),
     gettext_noop("health card number is not 10 digits long"),
     # Processing (process.py).
-    gettext_noop("the header's referral reference differs from the ServiceRequest's"),
     gettext_noop("older than the referral's latest snapshot: not applied"),
     gettext_noop("the bundle has no timestamp: applied as the newest"),
     gettext_noop("a Task status older than Harbour's own latest update: not applied"),
+)
+
+# No longer made, still stored with older messages: kept translated for their pages.
+RETIRED_WARNING_TEMPLATES = (
+    # Processing used to prefer the ServiceRequest's reference; it now takes the reader's (which warns).
+    gettext_noop("the header's referral reference differs from the ServiceRequest's"),
 )
 
 

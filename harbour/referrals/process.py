@@ -163,11 +163,9 @@ class _Apply:
 
     def run(self) -> ProcessResult:
         message = self.message
-        sr = message.service_request
-        ref = (sr.ref if sr and sr.ref else None) or message.referral_ref
-        if sr and sr.ref and message.referral_ref and sr.ref != message.referral_ref:
-            self.warnings.append(WarningText("the header's referral reference differs from the ServiceRequest's"))
-        ref = (ref or "").strip()[:200]
+        # The reader's one choice (the header's identifier, else the ServiceRequest's), which the
+        # intake stored with the message and `inspect` prints; it warns when the two differ.
+        ref = (message.referral_ref or "").strip()[:200]
 
         if message.event is None:
             return self._not_understood(ref)

@@ -31,7 +31,7 @@ def warning_calls():
 
 
 def test_every_warning_is_a_literal_template_listed_for_translation():
-    from harbour.referrals.attention import WARNING_TEMPLATES
+    from harbour.referrals.attention import RETIRED_WARNING_TEMPLATES, WARNING_TEMPLATES
 
     found, problems = set(), []
     for where, template, keywords in warning_calls():
@@ -49,6 +49,7 @@ def test_every_warning_is_a_literal_template_listed_for_translation():
     assert sorted(found - set(WARNING_TEMPLATES)) == [], "add them to attention.WARNING_TEMPLATES and translate"
     assert sorted(set(WARNING_TEMPLATES) - found) == [], "no longer made anywhere: remove from WARNING_TEMPLATES"
     assert len(WARNING_TEMPLATES) == len(set(WARNING_TEMPLATES))
+    assert not found & set(RETIRED_WARNING_TEMPLATES), "made again: move it back to WARNING_TEMPLATES"
 
 
 def test_a_warning_is_its_english_sentence_and_keeps_its_template():

@@ -66,7 +66,7 @@ def test_paths_and_codes_stay_as_sent():
 def test_every_template_has_a_french_that_keeps_its_values():
     values = {"where": "Patient.name", "found": "Practitioner", "expected": "Patient", "code": "'x'"}
     with translation.override("fr"):
-        for template in attention.WARNING_TEMPLATES:
+        for template in attention.WARNING_TEMPLATES + attention.RETIRED_WARNING_TEMPLATES:
             english = template % values
             item = {"text": template, "params": {k: v for k, v in values.items() if f"%({k})s" in template}}
             french = attention.render_warning(item, english)

@@ -299,6 +299,19 @@ def test_service_request_without_identifier_uses_the_header_reference(clinic, si
     assert Referral.objects.get().ocean_ref == B.REF
 
 
+def test_the_header_reference_wins_over_a_service_request_local_id(clinic, site):
+    # The reader's one choice: what the intake stored with the message and `inspect` prints.
+    bundle = B.load()
+    request = B.resources(bundle, "ServiceRequest")[0]
+    request.pop("identifier")
+    request["id"] = "sr-local-id-1"
+    first, update = deliver(clinic, bundle, B.variant(event=UPDATE, timestamp=T2))
+    assert first.state == update.state == "processed"
+    assert first.referral_ref == update.referral_ref == B.REF
+    referral = Referral.objects.get()  # the update lands on the same referral
+    assert referral.ocean_ref == B.REF and not referral.first_seen_in_update
+
+
 def test_a_bundle_without_any_reference_fails_safely(clinic, site):
     bundle = B.load()
     B.resources(bundle, "ServiceRequest")[0].pop("identifier")
