@@ -150,6 +150,7 @@ class Attachment:
     size: int | None
     creation: datetime | None
     status: str | None
+    content_index: int = 0  # which of its DocumentReference's contents (a document may hold several files)
 
 
 @dataclass(frozen=True, slots=True)

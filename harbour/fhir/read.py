@@ -1064,7 +1064,7 @@ class _MessageReader(_Reader):
         identifier = letter_ref or self.identifier_value(idents, codes.ID_ATTACHMENT_REFERENCE, w) or \
             next((v for i in idents if (v := self.text(i.get("value"), f"{w}.identifier.value"))), None)
         found = []
-        for content in self.dicts(document.get("content"), f"{w}.content"):
+        for index, content in enumerate(self.dicts(document.get("content"), f"{w}.content")):
             data = self.obj(content.get("attachment"), f"{w}.content.attachment") or {}
             url = self.text(data.get("url"), f"{w}.content.attachment.url")
             is_letter = letter_ref is not None or (
@@ -1079,6 +1079,7 @@ class _MessageReader(_Reader):
                 creation=self.datetime(data.get("creation"), f"{w}.content.attachment.creation")
                 or self.datetime(document.get("date"), f"{w}.date"),
                 status=self.text(document.get("status"), f"{w}.status"),
+                content_index=index,
             ))
         if not found:
             self.warn("a DocumentReference has no attachment")

@@ -266,15 +266,17 @@ class _Apply:
                 referral.direction = lifecycle.direction_for(self.clinic, self._site_number(), message.target)
         else:
             self.warnings.append(WarningText("older than the referral's latest snapshot: not applied"))
-            self._event("older_not_applied", {"bundle_timestamp": _iso(message.timestamp)},
-                        key=self._msg_key("older"))
+            if not self._message_has_events():
+                # Not when a person reprocesses a message applied before: nothing arrived late then.
+                self._event("older_not_applied", {"bundle_timestamp": _iso(message.timestamp)},
+                            key=self._msg_key("older"))
 
         if newer:
             self._apply_tasks()
             self._apply_appointments()
         # Messages are additive and deduplicated: an older bundle may still bring one.
         self._apply_communications()
-        if event == codes.REVOKE_SERVICE_REQUEST or referral.ocean_status == "revoked":
+        if event == codes.REVOKE_SERVICE_REQUEST or (referral.ocean_status or "").strip().lower() == "revoked":
             self._cancel_by_sender()
 
         if not self.events_added and not self._message_has_events():
@@ -355,13 +357,12 @@ class _Apply:
         _insert_form_answers(self._form_rows())
 
     def _form_rows(self) -> list[tuple]:
-        form = self.message.form
-        if form is None or not form.items:
-            return []
+        """Every eForm's items, one form after the other (a referral may carry several)."""
+        items = [item for form in self.message.forms for item in form.items]
         return [
             (self.referral.pk, position, (item.link_id or "")[:200], item.label or "", "\n".join(item.answers),
              bool(item.hidden))
-            for position, item in enumerate(form.items)
+            for position, item in enumerate(items)
         ]
 
     def _new_attachments(self, existing: dict) -> tuple[list[Attachment], set]:
@@ -370,6 +371,9 @@ class _Apply:
         seen, new = set(), []
         for att in self.message.attachments:
             key = f"{att.kind}:{att.identifier or att.url or att.title or ''}"[:500]
+            if att.kind == "attachment" and att.content_index:
+                # A document with several files: each is kept (the letter's other renderings are not).
+                key = f"{key[:480]}#{att.content_index}"
             if key in seen:
                 continue
             seen.add(key)
@@ -549,7 +553,7 @@ class _Apply:
         referral = self.referral
         for comm in self.message.communications:
             text = "\n\n".join(t for t in comm.payload_texts if t)
-            if not text and not comm.attachment_titles:
+            if not text and not comm.attachment_titles and not comm.attachment_urls:
                 continue
             key = dedupe.communication_key(comm.payload_texts, comm.sent)
             direction = self._communication_direction(comm.sender)

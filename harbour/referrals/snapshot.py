@@ -59,11 +59,14 @@ def _first(telecoms: tuple[Telecom, ...], system: str) -> str:
 
 
 def form_digest(message: Message) -> str:
-    form = message.form
-    if form is None:
+    """Of every eForm of the message: the stored answers are rewritten only when it changes."""
+    if not message.forms:
         return ""
-    items = [[i.link_id, i.text, list(i.answers), i.hidden] for i in form.items]
-    return hashlib.sha256(orjson.dumps([form.reference, items])).hexdigest()
+    forms = [[form.reference, [[i.link_id, i.text, list(i.answers), i.hidden] for i in form.items]]
+             for form in message.forms]
+    if len(forms) == 1:  # the digest one form always had, so stored referrals do not rewrite theirs
+        forms = forms[0]
+    return hashlib.sha256(orjson.dumps(forms)).hexdigest()
 
 
 def snapshot_fields(message: Message) -> dict:
