@@ -10,15 +10,19 @@ import dataclasses
 from datetime import date, datetime
 from typing import Any
 
-from harbour.fhir.parse import NotJSON, parse_json
+from harbour.fhir.parse import NotJSON, parse_json, too_large
 
-from .model import Address, Form, Message
+from .direction import direction as target_direction
+from .model import NO_REFERRAL_REFERENCE, Address, Form, Message
 from .read import EnvelopeError, check_envelope, read_message
+from .warning_text import needs_attention
 
 
-def inspect_bytes(raw: bytes, site_number: str | None = None) -> dict:
+def inspect_bytes(raw: bytes, site_number: str | None = None, max_bytes: int | None = None) -> dict:
     """Summarise a body. ``{"accepted": False, "error": ...}`` when the endpoint would
-    reject it; otherwise ``accepted`` is True and the rest describes the message.
+    reject it (``max_bytes``: its size limit, HARBOUR_MAX_BUNDLE_BYTES); otherwise ``accepted``
+    is True and the rest describes the message, with what the worker would make of it
+    (``processing``).
 
     ``site_number`` (the clinic's Ocean site) decides ``direction``: 'received' when the
     target listing belongs to it, 'sent' when it belongs to another site, else 'unknown'.
@@ -27,6 +31,8 @@ def inspect_bytes(raw: bytes, site_number: str | None = None) -> dict:
         raw = raw.encode("utf-8", "surrogatepass")
     if not isinstance(raw, (bytes, bytearray, memoryview)):
         return {"accepted": False, "error": "The body is not a byte string."}
+    if max_bytes is not None and len(raw) > max_bytes:
+        return {"accepted": False, "error": too_large(max_bytes)}
     try:
         obj = parse_json(bytes(raw))  # the endpoint's own parser: what it accepts, inspect reads
     except NotJSON as exc:
@@ -39,11 +45,9 @@ def inspect_bytes(raw: bytes, site_number: str | None = None) -> dict:
 
 
 def direction(message: Message, site_number: str | None) -> str:
-    """'received', 'sent' or 'unknown' (contract §5.5, by site number only)."""
-    target_site = message.target.site_number if message.target else None
-    if not site_number or not str(site_number).strip() or not target_site:
-        return "unknown"
-    return "received" if target_site.strip() == str(site_number).strip() else "sent"
+    """'received', 'sent' or 'unknown': processing's rule (harbour.fhir.direction), without the
+    clinic's history (a listing already seen on a received referral also makes it 'received')."""
+    return target_direction(site_number, message.target)
 
 
 def _summary(message: Message, site_number: str | None) -> dict:
@@ -76,7 +80,20 @@ def _summary(message: Message, site_number: str | None) -> dict:
         "tasks": _plain(message.tasks),
         "communications": _plain(message.communications),
         "warnings": [str(w) for w in message.warnings],  # English, for people and scripts alike
+        "processing": expected_processing(message),
     }
+
+
+def expected_processing(message: Message) -> dict:
+    """What the worker would make of the message, as far as the message alone tells: its outcome
+    (an unknown event is kept as "not understood"; no referral reference fails) and whether the
+    reader's warnings would put it under "needs attention". Processing may add warnings of its
+    own that depend on the referral's history (an older snapshot, for one)."""
+    if message.event is None:
+        return {"outcome": "unknown_event", "needs_attention": False}
+    if not (message.referral_ref or "").strip():
+        return {"outcome": "failed", "error": NO_REFERRAL_REFERENCE, "needs_attention": False}
+    return {"outcome": "processed", "needs_attention": needs_attention(message.warnings)}
 
 
 def _form(form: Form) -> dict:

@@ -191,6 +191,10 @@ class Communication:
     in_response_to: tuple[str, ...]  # identifiers of earlier Communications (or raw references)
 
 
+# Why processing cannot file a message under a referral (process.py raises it, inspect predicts it).
+NO_REFERRAL_REFERENCE = "the message names no referral reference"
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     bundle_id: str | None

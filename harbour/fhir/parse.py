@@ -24,6 +24,11 @@ import orjson
 _BOM = b"\xef\xbb\xbf"
 
 
+def too_large(limit: int) -> str:
+    """Why a body past the size limit is refused (the endpoint's 413, `harbour inspect`)."""
+    return f"The body is larger than the limit of {limit} bytes."
+
+
 def _has_nul_escape(raw: bytes) -> bool:
     """Whether the body holds the escape \\u0000, the only way NUL can be in valid JSON (both
     parsers refuse a raw NUL byte, and \\U is no JSON escape; the digits have no case).

@@ -24,6 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 from harbour.clinics.models import OceanSettings, domain_of_host, hash_inbound_key
 from harbour.core import logging as log_context
 from harbour.fhir.codes import EVENT_ALIASES
+from harbour.fhir.parse import too_large as too_large_text
 from harbour.fhir.read import EnvelopeError, check_envelope
 from harbour.intake import lookup, ratelimit
 from harbour.intake.body import BodyIncomplete, BodyNotJSON, BodyTooLarge, declared_length, parse_json, read_body
@@ -209,7 +210,7 @@ def _authenticate(request, call: _Call, raw_key: str, key_hash: str | None, doma
 def _check_and_read(request, call: _Call):
     """The raw body, or the 413/415/400 response that refuses it."""
     limit = int(getattr(settings, "HARBOUR_MAX_BUNDLE_BYTES", DEFAULT_MAX_BUNDLE_BYTES))
-    too_large = f"The body is larger than the limit of {limit} bytes."
+    too_large = too_large_text(limit)
     declared = declared_length(request)
     if declared is not None and declared > limit:
         call.reason = "too-large"

@@ -1,6 +1,7 @@
 """Harbour's referral states, Ocean's Task statuses and folders (contract §5.1, §5.5)."""
 from __future__ import annotations
 
+from harbour.fhir.direction import direction
 from harbour.fhir.model import TargetListing
 
 from .models import Direction, OceanFolder, Status
@@ -43,23 +44,11 @@ def ocean_folder(status: str, direction: str, booking_confirmed: bool = False) -
 
 
 def direction_for(clinic, site_number: str, target: TargetListing | None) -> str:
-    """Received, sent copy or unknown (contract §5.5).
-
-    The target's site number equal to the clinic's, or a listing already seen on a referral
-    this clinic received → received. No site number configured, or no readable target →
-    unknown (staff decide). Otherwise a copy of a referral the clinic sent.
-    """
+    """Received, sent copy or unknown (contract §5.5, harbour.fhir.direction), with the listings
+    this clinic has seen on referrals it received."""
     from .models import Referral
 
-    site_number = (site_number or "").strip()
-    if not site_number or target is None:
-        return Direction.UNKNOWN
-    if target.site_number and target.site_number.strip() == site_number:
-        return Direction.RECEIVED
-    if target.reference and Referral.objects.filter(
-        clinic=clinic, direction=Direction.RECEIVED, listing_ref=target.reference.strip()
-    ).exists():
-        return Direction.RECEIVED
-    if not target.site_number and not target.reference:
-        return Direction.UNKNOWN
-    return Direction.SENT
+    def listing_received(reference: str) -> bool:
+        return Referral.objects.filter(clinic=clinic, direction=Direction.RECEIVED, listing_ref=reference).exists()
+
+    return Direction(direction(site_number, target, listing_received))

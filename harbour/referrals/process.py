@@ -27,7 +27,7 @@ from django.utils import timezone
 from harbour.core import rows
 from harbour.core.cursors import bound_cursor
 from harbour.fhir import codes
-from harbour.fhir.model import Message
+from harbour.fhir.model import NO_REFERRAL_REFERENCE, Message
 from harbour.fhir.read import is_cancelled_status, read_message
 from harbour.fhir.warning_text import WarningText
 from harbour.intake.body import BodyNotJSON, parse_json
@@ -170,7 +170,7 @@ class _Apply:
         if message.event is None:
             return self._not_understood(ref)
         if not ref:
-            raise ProcessingError("the message names no referral reference")
+            raise ProcessingError(NO_REFERRAL_REFERENCE)
 
         referral, created = self._lock_or_create(ref)
         self.referral, self.created = referral, created

@@ -38,14 +38,6 @@ def test_direction(site, direction):
     assert inspect_bytes(RAW, site)["direction"] == direction
 
 
-def test_direction_unknown_when_target_has_no_site_number():
-    bundle = json.loads(RAW)
-    for entry in bundle["entry"]:
-        if entry["resource"]["resourceType"] == "PractitionerRole" and "identifier" in entry["resource"]:
-            entry["resource"]["identifier"] = entry["resource"]["identifier"][:1]
-    assert inspect_bytes(json.dumps(bundle).encode(), "1234")["direction"] == "unknown"
-
-
 @pytest.mark.parametrize("raw, error", [
     (b"\xff\xfe{}", "The body is not valid UTF-8 (invalid byte at offset 0)."),
     (b"{not json", "The body is not valid JSON (line 1, column 2)."),
@@ -86,3 +78,40 @@ def test_inspect_marks_the_appointments_processing_takes_for_a_cancellation(load
             appointment.pop(field, None)
     out = inspect_bytes(json.dumps(bundle).encode(), "1234")
     assert out["appointments"][0]["is_cancellation_signal"] is cancels
+
+
+def test_a_listing_without_site_number_is_a_sent_copy_as_processing_reads_it(bundle):
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "PractitionerRole" and "identifier" in resource:
+            resource["identifier"] = [i for i in resource["identifier"] if not i.get("system", "").endswith("id-site-number")]
+    out = inspect_bytes(json.dumps(bundle).encode(), "1234")
+    assert out["target"]["site_number"] is None and out["target"]["reference"]
+    assert out["direction"] == "sent"
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, {"outcome": "processed", "needs_attention": False}),  # the real payload's usual gaps call no one
+    ("no-reference", {"outcome": "failed", "error": "the message names no referral reference",
+                      "needs_attention": False}),
+    ("unknown-event", {"outcome": "unknown_event", "needs_attention": False}),
+    ("no-patient", {"outcome": "processed", "needs_attention": True}),
+])
+def test_inspect_says_what_the_worker_would_make_of_the_message(bundle, change, expected):
+    header = bundle["entry"][0]["resource"]
+    if change == "no-reference":
+        header.pop("extension")
+        for entry in bundle["entry"]:
+            if entry["resource"]["resourceType"] == "ServiceRequest":
+                entry["resource"].pop("identifier")
+    elif change == "unknown-event":
+        header["eventCoding"]["code"] = "frobnicate-service-request"
+    elif change == "no-patient":
+        bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Patient"]
+    assert inspect_bytes(json.dumps(bundle).encode(), "1234")["processing"] == expected
+
+
+def test_a_body_past_the_endpoint_limit_is_refused_as_the_endpoint_refuses_it():
+    assert inspect_bytes(RAW, max_bytes=len(RAW))["accepted"] is True
+    assert inspect_bytes(RAW, max_bytes=len(RAW) - 1) == {
+        "accepted": False, "error": f"The body is larger than the limit of {len(RAW) - 1} bytes."}

@@ -31,3 +31,11 @@ def test_inspect_garbage_and_missing_files(tmp_path):
         call_command("inspect", str(tmp_path / "missing.json"))
     with pytest.raises(CommandError, match="Cannot read"):
         call_command("inspect", str(tmp_path))
+
+
+def test_inspect_applies_the_endpoints_size_limit(settings, tmp_path):
+    settings.HARBOUR_MAX_BUNDLE_BYTES = 1000
+    out = StringIO()
+    with pytest.raises(CommandError, match="larger than the limit of 1000 bytes"):
+        call_command("inspect", str(BUNDLES / "add-service-request.back-pain.json"), stdout=out)
+    assert json.loads(out.getvalue())["accepted"] is False

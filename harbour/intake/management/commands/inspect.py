@@ -1,5 +1,6 @@
 """`harbour inspect FILE`: what Harbour reads from an Ocean bundle, as JSON, without storing it."""
 import orjson
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from harbour.fhir.inspect import inspect_bytes
@@ -23,7 +24,7 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror or type(exc).__name__}.") from None
         try:
-            result = inspect_bytes(raw, site_number or None)
+            result = inspect_bytes(raw, site_number or None, max_bytes=settings.HARBOUR_MAX_BUNDLE_BYTES)
         except Exception as exc:  # the reader never raises; this guards the promise of no traceback
             raise CommandError(f"Could not inspect {file} ({type(exc).__name__}).") from None
         self.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
