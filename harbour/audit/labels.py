@@ -23,6 +23,7 @@ ACTIONS = {
     "ocean.outbound.retry_now": _("Update to Ocean sent again"),
     "ocean.document.fetch_again": _("Document fetched again from Ocean"),
     "inbound.reprocess": _("Inbound messages processed again"),
+    "inbound.checked": _("Inbound message marked as checked"),
     "referral.document.downloaded": _("Referral document opened"),
     "patients.link.auto": _("Chart linked automatically"),
     "patients.link.person": _("Chart linked by a person"),

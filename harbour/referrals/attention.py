@@ -132,12 +132,18 @@ def needs_attention(queryset):
     return queryset.filter(state=InboundMessage.State.PROCESSED, needs_attention=True)
 
 
+def one_message(query) -> int | None:
+    """The id of ``?message=`` (one message, as the referral page links to it), else None."""
+    raw_id = query.get("message") or ""
+    return int(raw_id) if raw_id.isdigit() and len(raw_id) < 19 else None
+
+
 def filter_messages(queryset, query) -> tuple:
     """The inbound page's filter from its query string: ``state`` an outcome or ``attention``, or
     ``message`` one message (the referral page links to it). Returns (queryset, state shown)."""
-    raw_id = query.get("message") or ""
-    if raw_id.isdigit() and len(raw_id) < 19:
-        return queryset.filter(pk=int(raw_id)), None
+    message_id = one_message(query)
+    if message_id is not None:
+        return queryset.filter(pk=message_id), None
     state = query.get("state")
     if state == ATTENTION:
         return needs_attention(queryset), state

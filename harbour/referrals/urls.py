@@ -14,4 +14,5 @@ urlpatterns = [
     path("<int:pk>/documents/<int:attachment_id>/fetch-again/", views.fetch_document_again, name="fetch_again"),
     path("inbound/", views.inbound_messages, name="inbound_messages"),
     path("inbound/reprocess/", views.reprocess_messages, name="reprocess"),
+    path("inbound/checked/", views.mark_checked, name="mark_checked"),
 ]

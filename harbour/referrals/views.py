@@ -1,12 +1,13 @@
 """Staff pages: the referrals, one referral as read from Ocean, and the inbound messages log."""
 from datetime import timedelta
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from django.contrib import messages as flash
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _, gettext_lazy, ngettext, pgettext
 from django.views.decorators.http import require_POST
@@ -392,6 +393,12 @@ def document(request, pk: int, attachment_id: int):
                         as_attachment=content_type not in INLINE_TYPES)
 
 
+def _shown_states():
+    """The outcome tabs. No "Duplicate": the intake keeps the first copy of a bundle delivered again
+    and answers 200 without storing another row, so nothing is ever in that state."""
+    return [(value, label) for value, label in InboundMessage.State.choices if value != InboundMessage.State.DUPLICATE]
+
+
 @staff_view
 def inbound_messages(request):
     clinic = current_clinic(request)
@@ -400,19 +407,46 @@ def inbound_messages(request):
         .defer("raw").order_by("-received_at", "-id")
     )
     queryset, state = attention.filter_messages(queryset, request.GET)
+    single = attention.one_message(request.GET)
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     refs = {m.referral_ref for m in page if m.referral_ref}
     referral_ids = dict(
         Referral.objects.filter(clinic=clinic, ocean_ref__in=refs).values_list("ocean_ref", "id")
     ) if refs else {}
     rows = [(m, referral_ids.get(m.referral_ref)) for m in page]
-    failed_count = InboundMessage.objects.filter(clinic=clinic, state=InboundMessage.State.FAILED).count()
+    can_reprocess = request.user.has_perm("clinics.manage_consultation_settings")
+    failed_count = InboundMessage.objects.filter(
+        clinic=clinic, state=InboundMessage.State.FAILED).count() if can_reprocess and not single else 0
     return render(request, "referrals/inbound_messages.html", {
-        "page": page, "rows": rows, "state": state, "states": InboundMessage.State.choices,
-        "failed_count": failed_count,
+        "page": page, "rows": rows, "state": state, "states": _shown_states(),
+        "single": single, "failed_count": failed_count,
         "attention_count": attention.attention_count(clinic),
-        "can_reprocess": request.user.has_perm("clinics.manage_consultation_settings"),
+        "can_reprocess": can_reprocess,
+        "return_to": _return_target(request.get_full_path()),
     })
+
+
+def _return_target(raw: str | None) -> str:
+    """Where an action of the inbound page goes back to: that page with the query string it was shown
+    with (filter, page, or one message), never another path or site."""
+    base = reverse("referrals:inbound_messages")
+    if not raw or "\\" in raw or any(ord(c) < 32 for c in raw):
+        return base
+    parts = urlsplit(raw)
+    if parts.scheme or parts.netloc or parts.path != base:
+        return base
+    return f"{base}?{parts.query}" if parts.query else base
+
+
+def _chosen_message(request, clinic):
+    """The message a row's button names (POST ``message``), of this clinic; None after a flash error."""
+    raw_id = request.POST.get("message") or ""
+    message = None
+    if raw_id.isdigit() and len(raw_id) < 19:
+        message = InboundMessage.objects.filter(clinic=clinic, pk=int(raw_id)).defer("raw").first()
+    if message is None:
+        flash.error(request, _("That message does not exist."))
+    return message
 
 
 @require_POST
@@ -420,16 +454,14 @@ def inbound_messages(request):
 def reprocess_messages(request):
     """Put failed (or chosen) messages of this clinic back in the worker's queue."""
     clinic = current_clinic(request)
+    back = _return_target(request.POST.get("next"))
     chosen = InboundMessage.objects.filter(clinic=clinic)
     raw_id = request.POST.get("message")
     if raw_id:
-        if not raw_id.isdigit():
-            flash.error(request, _("That message does not exist."))
-            return redirect("referrals:inbound_messages")
-        chosen = chosen.filter(pk=int(raw_id))
-        if not chosen.exists():
-            flash.error(request, _("That message does not exist."))
-            return redirect("referrals:inbound_messages")
+        message = _chosen_message(request, clinic)
+        if message is None:
+            return redirect(back)
+        chosen = chosen.filter(pk=message.pk)
     else:
         chosen = chosen.filter(state=InboundMessage.State.FAILED)
     count = reprocess(chosen)["queued"]
@@ -440,4 +472,24 @@ def reprocess_messages(request):
         ) % {"count": count})
     else:
         flash.info(request, _("Nothing to process again."))
-    return redirect("referrals:inbound_messages")
+    return redirect(back)
+
+
+@require_POST
+@staff_view(permission="clinics.manage_consultation_settings")
+def mark_checked(request):
+    """« Mark as checked »: a person looked at a message that needs attention. Clears its flag (the
+    warnings stay); the referral page's notice goes with it. Doing it twice changes nothing."""
+    clinic = current_clinic(request)
+    back = _return_target(request.POST.get("next"))
+    message = _chosen_message(request, clinic)
+    if message is None:
+        return redirect(back)
+    cleared = InboundMessage.objects.filter(pk=message.pk, clinic=clinic, needs_attention=True).update(
+        needs_attention=False)
+    if cleared:
+        record("inbound.checked", clinic=clinic, actor=request.user, target=f"inbound:{message.pk}")
+        flash.success(request, _("The message is marked as checked. Its warnings are still shown."))
+    else:
+        flash.info(request, _("This message does not need attention any more."))
+    return redirect(back)

@@ -62,6 +62,7 @@ VIEWS: dict[str, Rule] = {
     "harbour.referrals.views.referral_detail": Rule(STAFF, GET, (("pk", "referral"),)),
     "harbour.referrals.views.inbound_messages": Rule(STAFF, GET),
     "harbour.referrals.views.reprocess_messages": Rule(SETTINGS, POST),
+    "harbour.referrals.views.mark_checked": Rule(SETTINGS, POST),
     "harbour.referrals.views.mark_everything_read": Rule(STAFF, POST),
     "harbour.referrals.views.referral_action": Rule(STAFF, POST, (("pk", "referral"), ("action", "action"))),
     "harbour.referrals.views.retry_outbound": Rule(STAFF, POST, (("pk", "referral"), ("message_id", "outbound"))),

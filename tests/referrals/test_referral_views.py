@@ -81,7 +81,7 @@ def test_inbound_messages_list(staff_client, clinic, referral):
     assert response.status_code == 200
     assert page.count('id="message-') == 3
     assert "notify-update-service-request" in page and "add-service-request" in page
-    assert "ProcessingError: the stored body is not valid JSON" in page
+    assert "Harbour could not read this message: what Ocean sent is not valid JSON." in page  # the stored error, in words
     assert reverse("referrals:detail", args=[referral.pk]) in page
     assert 'name="message"' not in page and reverse("referrals:reprocess") not in page  # no permission
     failed = staff_client.get(reverse("referrals:inbound_messages") + "?state=failed").content.decode()
