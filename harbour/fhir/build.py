@@ -904,9 +904,16 @@ def appointment_echo_key(start: datetime | None, participant_status: str | None,
     return f"appt:{_utc(start)}:{participant_status or '-'}:{status or '-'}"
 
 
-def communication_echo_key(text: str | None, sent: datetime | None) -> str:
-    """``comm:<sha256 of the text and sent time>`` (model.Communication: first payload text, sent)."""
+def communication_echo_key(text: str | None, sent: datetime | None, file: str | None = None) -> str:
+    """``comm:<sha256 of the text and sent time>`` (model.Communication: first payload text, sent).
+
+    A message without text also by its first file (its title, else its URL): two files sent
+    apart in the same second are two messages (referrals/0005 rewrote the keys kept before)."""
     import hashlib
 
-    digest = hashlib.sha256(f"{(text or '').strip()}\x00{_utc(sent)}".encode()).hexdigest()[:40]
+    text = (text or "").strip()
+    seed = f"{text}\x00{_utc(sent)}"
+    if not text and file:
+        seed += f"\x00{file}"
+    digest = hashlib.sha256(seed.encode()).hexdigest()[:40]
     return f"comm:{digest}"

@@ -524,7 +524,7 @@ def send_message(referral, user, text: str, attachment: FileUpload | None = None
                                                        from_requester=from_requester)
         except BuildError as exc:
             raise ActionNotAllowed(_("This message cannot be sent to Ocean: %(why)s") % {"why": exc}) from None
-        key = build.communication_echo_key(text, now)
+        key = build.communication_echo_key(text, now, outgoing_attachment.title if outgoing_attachment else None)
         if m.CommunicationMessage.objects.filter(referral=locked, dedupe_key=key).exists():
             # The same text in the same second (a second submit with another key): one is enough.
             raise ActionNotAllowed(_("The same message was just sent; it is not sent twice."))

@@ -48,9 +48,10 @@ def appointment_cancelled_key(start: datetime | None) -> str:
     return f"appointment:cancelled:{iso(start)}"
 
 
-def communication_key(payload_texts, sent: datetime | None) -> str:
-    """From the first payload text, as the outbox builds it for what Harbour sends."""
-    return build.communication_echo_key(payload_texts[0] if payload_texts else "", _aware(sent))
+def communication_key(payload_texts, sent: datetime | None, files=()) -> str:
+    """From the first payload text (else the first file), as the outbox builds it for what Harbour sends."""
+    return build.communication_echo_key(payload_texts[0] if payload_texts else "", _aware(sent),
+                                        files[0] if files else None)
 
 
 def attachment_key(key: str) -> str:

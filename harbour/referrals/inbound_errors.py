@@ -8,13 +8,15 @@ the stored text, as it is, in a <code> element.
 """
 from django.utils.translation import gettext_lazy as _
 
+from harbour.fhir.model import NO_REFERRAL_REFERENCE
+
 PREFIX = "ProcessingError: "
 
 # The fixed texts of `raise ProcessingError(...)` in harbour/referrals/process.py.
 KNOWN = {
     "the stored body is not valid JSON": _(
         "Harbour could not read this message: what Ocean sent is not valid JSON."),
-    "the message names no referral reference": _(
+    NO_REFERRAL_REFERENCE: _(
         "Harbour could not file this message: it does not say which referral it is about (it has no "
         "referral reference)."),
 }

@@ -555,7 +555,7 @@ class _Apply:
             text = "\n\n".join(t for t in comm.payload_texts if t)
             if not text and not comm.attachment_titles and not comm.attachment_urls:
                 continue
-            key = dedupe.communication_key(comm.payload_texts, comm.sent)
+            key = dedupe.communication_key(comm.payload_texts, comm.sent, comm.attachment_titles or comm.attachment_urls)
             direction = self._communication_direction(comm.sender)
             if not rows.insert_one(CommunicationMessage(
                 referral=referral, direction=direction, text=text, sent_at=comm.sent,

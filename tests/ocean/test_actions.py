@@ -343,3 +343,21 @@ def test_refusals_are_translated(clinic, ocean_settings, admin_user):
         assert str(caught.value.message) == "L'expéditeur a annulé cette demande de consultation; elle ne peut plus être modifiée."
     with translation.override("en"):
         assert str(caught.value.message) == "The sender cancelled this referral; it can no longer be changed."
+
+
+def test_two_files_without_text_in_the_same_second_are_two_messages(referral, admin_user, monkeypatch):
+    from django.utils import timezone
+
+    from harbour.referrals import dedupe
+
+    monkeypatch.setattr(timezone, "now", lambda: START)  # the clock: both sends in one second
+    first = actions.send_message(referral, admin_user, "", FileUpload("labs-may.pdf", "application/pdf", b"%PDF-1.4 a"))
+    second = actions.send_message(referral, admin_user, "", FileUpload("labs-june.pdf", "application/pdf", b"%PDF-1.4 b"))
+    assert first.pk != second.pk
+    with pytest.raises(ActionNotAllowed, match="just sent"):  # the same file again: a double submit
+        actions.send_message(referral, admin_user, "", FileUpload("labs-june.pdf", "application/pdf", b"%PDF-1.4 b"))
+    # Ocean's echo of each rebuilds its key: nothing is added twice.
+    for sent in (first, second):
+        echoed = read_message(sent.bundle).communications[0]
+        key = dedupe.communication_key(echoed.payload_texts, echoed.sent, echoed.attachment_titles)
+        assert CommunicationMessage.objects.filter(referral=referral, dedupe_key=key).count() == 1

@@ -235,3 +235,21 @@ def test_external_service_id_is_translated_and_form_answers_are_readable(staff_c
                                         HTTP_ACCEPT_LANGUAGE="en").content.decode())
     form = english.split('id="h-form"', 1)[1].split("</section>", 1)[0]
     assert re.findall(r"<dd>(.*?)</dd>", form, re.S)[:2] == ["Yes", "No"]
+
+
+def test_every_processing_error_has_its_sentence():
+    """Each `raise ProcessingError(...)` of process.py has a plain-language sentence on the page."""
+    import ast
+    from pathlib import Path
+
+    from harbour.referrals import inbound_errors, process
+
+    tree = ast.parse(Path(process.__file__).read_text())
+    raised = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and \
+                getattr(node.exc.func, "id", None) == "ProcessingError":
+            arg = node.exc.args[0]
+            raised.append(arg.value if isinstance(arg, ast.Constant) else getattr(process, arg.id))
+    assert len(raised) >= 2
+    assert sorted(set(raised) - set(inbound_errors.KNOWN)) == []

@@ -58,6 +58,18 @@ def test_a_message_whose_file_has_no_title_is_kept(clinic, site):
     assert kept.text == "" and kept.attachment_urls == ["https://ocean.example/att/1"]
 
 
+def test_two_files_sent_apart_in_the_same_second_are_two_messages(clinic, site):
+    first, later = B.load(), B.variant(event=UPDATE, timestamp="2030-01-01T00:00:00Z")
+    for bundle in (first, later):  # Ocean's bundles are cumulative: the update carries both again
+        for title in ("labs-may.pdf", "labs-june.pdf"):
+            message = B.communication("unused", "2025-06-02T09:00:00-04:00")
+            message["payload"] = [{"contentAttachment": {"title": title, "url": f"https://ocean.example/{title}"}}]
+            B.add(bundle, message)
+    deliver(clinic, first, later)
+    titles = sorted(t for m in Referral.objects.get().messages.all() for t in m.attachment_titles)
+    assert titles == ["labs-june.pdf", "labs-may.pdf"]  # both kept, once each (the update repeats them)
+
+
 def test_a_revoked_status_cancels_whatever_its_case(clinic, site):
     bundle = B.variant(event=UPDATE, timestamp="2030-01-01T00:00:00Z")
     B.resources(bundle, "ServiceRequest")[0]["status"] = "Revoked"
