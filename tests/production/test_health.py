@@ -119,10 +119,14 @@ def test_readyz_is_503_while_a_migration_of_this_code_is_not_applied(monkeypatch
 
     monkeypatch.setattr(health, "_migrated", health.threading.Event())  # this process has not seen it yet
     WorkerHeartbeat.beat("host:1:1", timezone.now(), handled=0)
-    MigrationRecorder.Migration.objects.filter(app="referrals", name="0004_appointment_location").delete()
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+
+    (_, latest), = MigrationLoader(connection).graph.leaf_nodes("referrals")  # this code's newest
+    MigrationRecorder.Migration.objects.filter(app="referrals", name=latest).delete()
     status, body, _ = get("/readyz")
     assert (status, body["checks"]["migrations"]) == (503, "pending")
-    MigrationRecorder.Migration.objects.create(app="referrals", name="0004_appointment_location")
+    MigrationRecorder.Migration.objects.create(app="referrals", name=latest)
     assert get("/readyz")[0] == 200
 
 
