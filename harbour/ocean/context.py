@@ -1,4 +1,5 @@
-"""Template context: the banner shown on every page while Ocean refuses the clinic's OAuth credentials."""
+"""Template context: the banner shown on every page while Ocean refuses the clinic's OAuth credentials
+(seen by the outbox, or by the document fetcher: a clinic may receive referrals and send nothing)."""
 from functools import cache
 
 SETTINGS_PERMISSION = "clinics.manage_consultation_settings"
@@ -16,8 +17,8 @@ def credentials_banner(request):
     def rejected() -> bool:  # at most one query a request, and none on pages that do not ask
         if not user.has_perm(SETTINGS_PERMISSION):
             return False
-        from .outbox import credentials_rejected
+        from . import documents, outbox
 
-        return credentials_rejected(clinic)
+        return outbox.credentials_rejected(clinic) or documents.credentials_rejected(clinic)
 
     return {"ocean_credentials_rejected": rejected}

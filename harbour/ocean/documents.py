@@ -42,6 +42,14 @@ def _models():
     return Attachment, Direction
 
 
+def credentials_rejected(clinic) -> bool:
+    """Whether a letter or attachment of the clinic waits because Ocean refuses its OAuth
+    credentials (what `_fetch_one` records; a later try with corrected ones clears it)."""
+    Attachment, _ = _models()
+    return Attachment.objects.filter(fetch_state=Attachment.FetchState.FAILED, referral__clinic=clinic,
+                                     last_fetch_error__startswith=CREDENTIALS_REJECTED).exists()
+
+
 def fetch_documents(*, now: datetime | None = None, http: httpx.Client | None = None,
                     rng: random.Random | None = None, limit: int = 10) -> int:
     """Worker job: fetch one batch of pending letters and attachments; returns how many were tried."""

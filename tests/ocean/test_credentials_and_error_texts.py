@@ -14,7 +14,8 @@ from harbour.referrals.models import Attachment
 from tests.ocean.conftest import REF, configure, make_referral
 from tests.ocean.fake_ocean import Reply, outcome
 
-BANNER_EN = "Ocean refuses Harbour's OAuth credentials: updates are not sent to Ocean until they are corrected."
+BANNER_EN = ("Ocean refuses Harbour's OAuth credentials: updates are not sent to Ocean, and letters and "
+             "attachments are not fetched, until they are corrected.")
 BANNER_FR = "Ocean refuse les identifiants OAuth de Harbour\u00a0: les mises à jour ne sont pas envoyées à Ocean"
 
 
@@ -43,6 +44,27 @@ def test_banner_on_every_page_for_settings_admins(paused, admin_client):
         assert 'id="ocean-credentials-rejected"' in page and BANNER_EN in page
         assert f'href="{reverse("clinics:ocean_settings")}"' in page
     assert BANNER_FR in text_of(admin_client, reverse("referrals:list"), "fr")
+
+
+def test_banner_when_only_a_document_fetch_met_the_refusal(clinic, admin_client, admin_user, fake_ocean, http,
+                                                           settings, tmp_path):
+    # A clinic that receives referrals and has sent nothing yet: only the letter fetch meets Ocean.
+    settings.MEDIA_ROOT = tmp_path / "media"
+    configure(clinic, fake_ocean.url, secret="wrong")
+    referral = make_referral(clinic)
+    row = Attachment.objects.create(referral=referral, kind="letter", key="letter:1", identifier=REF)
+    assert 'id="ocean-credentials-rejected"' not in text_of(admin_client, reverse("referrals:list"))
+    documents.fetch_documents(now=timezone.now(), http=http, rng=random.Random(1))
+    row.refresh_from_db()
+    assert row.fetch_state == "failed" and not outbox.credentials_rejected(clinic)
+    assert BANNER_EN in text_of(admin_client, reverse("referrals:list"))
+    # Corrected credentials: the next try fetches the letter and the banner goes.
+    configure(clinic, fake_ocean.url)
+    documents.request_fetch_again(row)
+    documents.fetch_documents(now=timezone.now(), http=http, rng=random.Random(1))
+    row.refresh_from_db()
+    assert row.fetch_state == "fetched"
+    assert 'id="ocean-credentials-rejected"' not in text_of(admin_client, reverse("referrals:list"))
 
 
 def test_no_banner_for_staff_without_the_permission(paused, staff_client):
