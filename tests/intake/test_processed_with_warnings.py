@@ -7,7 +7,6 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from harbour.core.worker import run_until_idle
 from harbour.intake.jobs import reprocess
 from harbour.intake.models import InboundMessage
 from harbour.referrals import process
@@ -16,15 +15,8 @@ from tests.referrals import bundles as B
 NO_SERVICE_REQUEST = "the bundle has no ServiceRequest"
 
 
-def deliver(clinic, bundle) -> InboundMessage:
-    message = B.store(clinic, bundle)
-    run_until_idle()
-    message.refresh_from_db()
-    return message
-
-
 def test_a_message_without_its_service_request_is_flagged_with_its_templates(clinic, site):
-    message = deliver(clinic, B.variant(drop=("ServiceRequest",)))
+    message = B.deliver_one(clinic, B.variant(drop=("ServiceRequest",)))
     assert message.state == "processed"
     assert NO_SERVICE_REQUEST in message.warnings and all(type(w) is str for w in message.warnings)
     assert message.needs_attention is True
@@ -43,13 +35,13 @@ def test_a_clean_message_is_not_flagged(clinic, site):
     for ident in patient["identifier"]:
         if ident.get("system", "").endswith("ca-on-patient-hcn"):
             ident["value"] = "1234567890"
-    message = deliver(clinic, bundle)
+    message = B.deliver_one(clinic, bundle)
     assert message.state == "processed" and message.warnings == [], message.warnings
     assert message.needs_attention is False and message.warning_templates == []
 
 
 def test_processing_again_clears_the_flag_once_the_warnings_are_gone(clinic, site, monkeypatch):
-    message = deliver(clinic, B.variant(drop=("ServiceRequest",)))
+    message = B.deliver_one(clinic, B.variant(drop=("ServiceRequest",)))
     assert message.needs_attention
     read = process.read_message
     # "Reprocess after a fix": a reader that no longer finds anything to say.

@@ -20,6 +20,23 @@ TARGET_URL = "urn:uuid:163dd763-3947-442a-82d5-3d0c598142bd"
 _CACHE: dict[str, dict] = {}
 
 
+def deliver(clinic, *bundles) -> list[InboundMessage]:
+    """Store each body as the intake does, run the worker until the queue is empty, and return the
+    messages as it left them (state, error, warnings)."""
+    from harbour.core.worker import run_until_idle
+
+    messages = [store(clinic, b) for b in bundles]
+    run_until_idle()
+    for message in messages:
+        message.refresh_from_db()
+    return messages
+
+
+def deliver_one(clinic, bundle) -> InboundMessage:
+    (message,) = deliver(clinic, bundle)
+    return message
+
+
 def load(name: str = REAL) -> dict:
     if name not in _CACHE:
         _CACHE[name] = json.loads((BUNDLES / name).read_text())

@@ -13,20 +13,12 @@ from django.utils.timezone import localtime
 
 from harbour.audit.models import AuditEntry
 from harbour.clinics.models import ocean_settings_for
-from harbour.core.worker import run_until_idle
 from harbour.intake.models import InboundMessage
 from harbour.referrals import attention
 from harbour.referrals.models import FormAnswer, Referral
 from tests.referrals import bundles as B
 
 PAGE = "/referrals/inbound/"
-
-
-def deliver(clinic, bundle) -> InboundMessage:
-    message = B.store(clinic, bundle)
-    run_until_idle()
-    message.refresh_from_db()
-    return message
 
 
 def fr(client, url=PAGE) -> str:
@@ -40,7 +32,7 @@ def row_of(page: str, message) -> str:
 @pytest.fixture
 def incomplete(clinic, site):
     """Processed without its ServiceRequest: needs attention, and its referral shows the notice."""
-    message = deliver(clinic, B.variant(drop=("ServiceRequest",)))
+    message = B.deliver_one(clinic, B.variant(drop=("ServiceRequest",)))
     assert message.needs_attention
     return message
 
@@ -217,7 +209,7 @@ def test_each_button_is_named_after_its_message_and_the_summary_says_warnings(ad
 
 
 def test_external_service_id_is_translated_and_form_answers_are_readable(staff_client, clinic, site):
-    deliver(clinic, B.load())
+    B.deliver_one(clinic, B.load())
     referral = Referral.objects.get(clinic=clinic)
     FormAnswer.objects.filter(referral=referral).delete()
     for position, answers in enumerate(["true", "false", "2025-01-02", "2025-01-02T03:04:05Z", "true\nplain text"]):

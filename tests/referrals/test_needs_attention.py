@@ -10,7 +10,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 
-from harbour.core.worker import run_until_idle
 from harbour.intake.models import InboundMessage
 from harbour.referrals import attention
 from harbour.referrals.models import Referral
@@ -20,17 +19,10 @@ NO_SR_EN = "the bundle has no ServiceRequest"
 NO_SR_FR = "le bundle n'a pas de ServiceRequest (la demande elle-même)"
 
 
-def deliver(clinic, bundle) -> InboundMessage:
-    message = B.store(clinic, bundle)
-    run_until_idle()
-    message.refresh_from_db()
-    return message
-
-
 @pytest.fixture
 def incomplete(clinic, site):
     """The reviewer's case: a message without its ServiceRequest, processed into a new referral."""
-    return deliver(clinic, B.variant(drop=("ServiceRequest",)))
+    return B.deliver_one(clinic, B.variant(drop=("ServiceRequest",)))
 
 
 def old_row(clinic, n, warnings, state="processed"):
@@ -102,7 +94,7 @@ def test_the_page_shows_a_processed_message_with_warnings_as_needing_attention(s
 def test_the_usual_gaps_of_a_real_message_do_not_call_for_attention(staff_client, clinic, site):
     """The real fixture always warns (a health card identifier without a value, no birth date, no
     given name): shown with the message, but a list that held every message would be read by nobody."""
-    message = deliver(clinic, B.load())
+    message = B.deliver_one(clinic, B.load())
     assert message.state == "processed" and message.warnings and not message.needs_attention
     assert attention.attention_count(clinic) == 0
     assert attention.processing_warnings(Referral.objects.get()) is None
@@ -213,7 +205,7 @@ def test_the_referral_notice_links_to_the_latest_message_with_warnings(incomplet
 def test_no_notice_when_the_latest_message_was_clean(clinic, incomplete):
     referral = Referral.objects.get(ocean_ref=B.REF)
     later = B.variant(B.FULL, timestamp="2025-06-03T09:15:00-04:00")
-    message = deliver(clinic, later)
+    message = B.deliver_one(clinic, later)
     assert message.state == "processed"
     if message.warnings:  # the fixture's own gaps: make this one clean
         InboundMessage.objects.filter(pk=message.pk).update(warnings=[], warning_templates=[], needs_attention=False)

@@ -2,24 +2,16 @@
 import pytest
 
 from harbour.clinics.models import ocean_settings_for
-from harbour.core.worker import run_until_idle
 from harbour.intake.models import InboundMessage
 from harbour.referrals.models import CommunicationMessage, Event, Referral
 from tests.referrals import bundles as B
+from tests.referrals.bundles import deliver
 
 T1 = "2025-05-27T11:45:06.783-04:00"
 T2 = "2025-06-03T09:15:00-04:00"
 T3 = "2025-06-04T09:15:00-04:00"
 T4 = "2025-06-05T09:15:00-04:00"
 UPDATE = "notify-update-service-request"
-
-
-def deliver(clinic, *bundles):
-    messages = [B.store(clinic, b) for b in bundles]
-    run_until_idle()
-    for m in messages:
-        m.refresh_from_db()
-    return messages
 
 
 def codes(referral):
