@@ -440,10 +440,10 @@ def _return_target(raw: str | None) -> str:
 
 def _chosen_message(request, clinic):
     """The message a row's button names (POST ``message``), of this clinic; None after a flash error."""
-    raw_id = request.POST.get("message") or ""
+    message_id = attention.one_message(request.POST)  # the same id rule as the page's ?message=
     message = None
-    if raw_id.isdigit() and len(raw_id) < 19:
-        message = InboundMessage.objects.filter(clinic=clinic, pk=int(raw_id)).defer("raw").first()
+    if message_id is not None:
+        message = InboundMessage.objects.filter(clinic=clinic, pk=message_id).defer("raw").first()
     if message is None:
         flash.error(request, _("That message does not exist."))
     return message
