@@ -61,11 +61,15 @@ def process_one(message: InboundMessage, *, savepoint: bool = True) -> str:
         if not savepoint:
             raise
         return record_failure(message, exc)
+    warnings = [str(w) for w in result.warnings]  # English, for machines and the admin
+    # A person marked these very warnings as checked (« Marquer comme vérifié »): reading the
+    # message again finds nothing new for them, so it stays checked. Other warnings flag it again.
+    checked = message.processed_at is not None and not message.needs_attention and message.warnings == warnings
     message.state = result.state
     message.error = ""
-    message.warnings = [str(w) for w in result.warnings]  # English, for machines and the admin
+    message.warnings = warnings
     message.warning_templates = stored_templates(result.warnings)  # for the pages, in their language
-    message.needs_attention = needs_attention(result.warnings)
+    message.needs_attention = needs_attention(result.warnings) and not checked
     if result.referral_ref and not message.referral_ref:
         message.referral_ref = result.referral_ref
     message.processed_at = timezone.now()

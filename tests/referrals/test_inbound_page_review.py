@@ -245,3 +245,17 @@ def test_every_processing_error_has_its_sentence():
             raised.append(arg.value if isinstance(arg, ast.Constant) else getattr(process, arg.id))
     assert len(raised) >= 2
     assert sorted(set(raised) - set(inbound_errors.KNOWN)) == []
+
+
+def test_a_checked_message_read_again_stays_checked_unless_its_warnings_change(admin_client, incomplete):
+    from harbour.intake.jobs import reprocess
+
+    admin_client.post(reverse("referrals:mark_checked"), {"message": incomplete.pk})
+    assert reprocess(InboundMessage.objects.filter(pk=incomplete.pk), now=True) == {"processed": 1}
+    incomplete.refresh_from_db()
+    assert not incomplete.needs_attention and incomplete.warnings  # the same warnings: still checked
+    # Warnings it did not have when it was checked flag it again.
+    InboundMessage.objects.filter(pk=incomplete.pk).update(warnings=["an older reading's warning"])
+    reprocess(InboundMessage.objects.filter(pk=incomplete.pk), now=True)
+    incomplete.refresh_from_db()
+    assert incomplete.needs_attention
