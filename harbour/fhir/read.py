@@ -132,9 +132,11 @@ def humanise_display(display: object) -> str | None:
 
 # --- Dates ----------------------------------------------------------------------
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# FHIR's date and dateTime as Ocean writes them (use fullmatch). Public: the referral page's form
+# answers (referrals/templatetags/referral_labels.py) recognise dates by the same patterns.
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _PARTIAL_DATE = re.compile(r"\d{4}(-\d{2})?")
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?")
+DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?")
 
 
 # --- The lenient reader -----------------------------------------------------------
@@ -259,9 +261,9 @@ class _Reader:
         if raw is None:
             return None
         try:
-            if _DATE.fullmatch(raw):
+            if DATE.fullmatch(raw):
                 return datetime.combine(date.fromisoformat(raw), datetime.min.time(), ONTARIO_TZ)
-            if _DATETIME.fullmatch(raw):
+            if DATETIME.fullmatch(raw):
                 parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
                 if parsed.tzinfo is None:
                     self.warn("%(where)s has no time zone; read as Ontario time", where=where)
@@ -280,9 +282,9 @@ class _Reader:
         if raw is None:
             return None
         try:
-            if _DATE.fullmatch(raw):
+            if DATE.fullmatch(raw):
                 return date.fromisoformat(raw)
-            if _DATETIME.fullmatch(raw):  # a dateTime where a date belongs: keep the date
+            if DATETIME.fullmatch(raw):  # a dateTime where a date belongs: keep the date
                 self.warn("%(where)s should be a date, not a date and time", where=where)
                 return date.fromisoformat(raw[:10])
         except ValueError:

@@ -1,4 +1,3 @@
-import re
 from datetime import date, datetime
 
 from django import template
@@ -6,6 +5,7 @@ from django.utils.formats import date_format
 from django.utils.timezone import get_default_timezone, is_naive, localtime, make_aware
 from django.utils.translation import pgettext
 
+from harbour.fhir import read
 from harbour.referrals.labels import label as _label
 
 register = template.Library()
@@ -15,10 +15,6 @@ register = template.Library()
 def label(value, kind: str) -> str:
     """`{{ referral.priority|label:"priority" }}`: a code Ocean sent, as a person reads it (see labels.py)."""
     return _label(kind, value)
-
-
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$")
 
 
 @register.filter
@@ -33,9 +29,9 @@ def form_value(value: str) -> str:
     if text == "false":
         return pgettext("form answer", "No")
     try:
-        if _DATE.match(text):
+        if read.DATE.fullmatch(text):
             return date_format(date.fromisoformat(text), "DATE_FORMAT")
-        if _DATETIME.match(text):
+        if read.DATETIME.fullmatch(text):
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
             if is_naive(moment):  # read as Ontario time, as the reader does for other dates without a zone
                 moment = make_aware(moment, get_default_timezone())
