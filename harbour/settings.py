@@ -127,6 +127,7 @@ TEMPLATES = [
                 "harbour.clinics.context.clinic",
                 "harbour.referrals.context.unread_referrals",
                 "harbour.ocean.context.credentials_banner",
+                "harbour.ocean.context.worker_banner",
             ],
         },
     },

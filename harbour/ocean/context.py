@@ -1,6 +1,16 @@
-"""Template context: the banner shown on every page while Ocean refuses the clinic's OAuth credentials
-(seen by the outbox, or by the document fetcher: a clinic may receive referrals and send nothing)."""
+"""Template context: the banners about Harbour's link with Ocean, shown on every page.
+
+- while Ocean refuses the clinic's OAuth credentials (seen by the outbox, or by the document
+  fetcher: a clinic may receive referrals and send nothing), to those who can correct them;
+- while the worker (`harbour worker`) is not running and the clinic's messages wait for it, to
+  everyone of the clinic: the intake keeps storing what Ocean sends, but no referral appears and
+  no update leaves until it runs again, and staff would otherwise see nothing wrong.
+"""
+from datetime import timedelta
 from functools import cache
+
+from django.conf import settings
+from django.utils import timezone
 
 SETTINGS_PERMISSION = "clinics.manage_consultation_settings"
 
@@ -22,3 +32,40 @@ def credentials_banner(request):
         return outbox.credentials_rejected(clinic) or documents.credentials_rejected(clinic)
 
     return {"ocean_credentials_rejected": rejected}
+
+
+def worker_banner(request):
+    """`processing_waits`: None, or what waits for the stopped worker (computed only when base.html asks)."""
+    user = getattr(request, "user", None)
+    clinic = getattr(request, "clinic", None)
+    if (user is None or not user.is_authenticated or clinic is None
+            or user.clinic_id != getattr(clinic, "pk", None)):
+        return {"processing_waits": None}
+
+    @cache
+    def waits() -> dict | None:  # one query a page while the worker beats; three when it does not
+        return processing_waits(clinic)
+
+    return {"processing_waits": waits}
+
+
+def processing_waits(clinic) -> dict | None:
+    """While no worker has beaten for HARBOUR_WORKER_STALE_SECONDS (as /readyz says "stale"): the
+    clinic's messages that have waited for one longer than that. None when nothing waits."""
+    from harbour.core.models import WorkerHeartbeat
+    from harbour.intake.models import InboundMessage
+
+    from .models import OutboundMessage
+
+    now = timezone.now()
+    since = now - timedelta(seconds=settings.HARBOUR_WORKER_STALE_SECONDS)
+    last_beat = WorkerHeartbeat.latest()
+    if last_beat is not None and last_beat > since:
+        return None
+    inbound = InboundMessage.objects.filter(clinic=clinic, state=InboundMessage.State.PENDING)
+    received = inbound.filter(received_at__lte=since).count()
+    outbound = OutboundMessage.objects.filter(
+        clinic=clinic, state=OutboundMessage.State.PENDING, created_at__lte=since).count()
+    if not received and not outbound:
+        return None
+    return {"received": received, "outbound": outbound, "last_beat": last_beat}
