@@ -56,6 +56,9 @@ class OutboundMessage(models.Model):
 
         UNDONE = "undone", _("Undone: the referral is back as it was")
         KEPT = "kept", _("Kept: the referral changed since")
+        # A kept refusal a person has dealt with (checked the referral in Ocean, corrected it here):
+        # it no longer makes the referral "not synced".
+        HANDLED = "handled", _("Kept, then handled by a person")
 
     # States that keep the referral "not synced to Ocean" and hold back later messages.
     OPEN_STATES = (State.PENDING, State.SENDING, State.FAILED)
@@ -119,13 +122,22 @@ class OutboundMessage(models.Model):
     def can_retry_now(self) -> bool:
         return self.state in self.RETRYABLE_STATES
 
+    # Refusals that leave nothing for a person to do.
+    SETTLED_REFUSALS = (Refusal.UNDONE, Refusal.HANDLED)
+
     @classmethod
     def unsynced_q(cls) -> Q:
         """Messages that leave their referral "not synced to Ocean": not delivered, except a refusal
-        Harbour undid (the referral is back as Ocean has it). `is_unsynced` is the same rule."""
-        return Q(state__in=cls.UNDELIVERED_STATES) & ~Q(state=cls.State.REJECTED, refusal=cls.Refusal.UNDONE)
+        Harbour undid (the referral is back as Ocean has it) or a person handled. `is_unsynced` is
+        the same rule."""
+        return Q(state__in=cls.UNDELIVERED_STATES) & ~Q(state=cls.State.REJECTED, refusal__in=cls.SETTLED_REFUSALS)
 
     @property
     def is_unsynced(self) -> bool:
-        undone = self.state == self.State.REJECTED and self.refusal == self.Refusal.UNDONE
-        return self.state in self.UNDELIVERED_STATES and not undone
+        settled = self.state == self.State.REJECTED and self.refusal in self.SETTLED_REFUSALS
+        return self.state in self.UNDELIVERED_STATES and not settled
+
+    @property
+    def can_mark_handled(self) -> bool:
+        """A refusal Harbour could not undo: a person checks the referral, then says so."""
+        return self.state == self.State.REJECTED and self.refusal not in self.SETTLED_REFUSALS

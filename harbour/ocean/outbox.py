@@ -268,6 +268,19 @@ def retry_now(outbound: OutboundMessage, user=None) -> bool:
     return bool(updated)
 
 
+def mark_refusal_handled(outbound: OutboundMessage, user=None) -> bool:
+    """A person dealt with a refusal Harbour kept (ocean.refusals): the referral is no longer "not
+    synced" because of it. Nothing is sent; doing it twice changes nothing."""
+    updated = OutboundMessage.objects.filter(pk=outbound.pk, state=State.REJECTED).exclude(
+        refusal__in=OutboundMessage.SETTLED_REFUSALS).update(refusal=OutboundMessage.Refusal.HANDLED)
+    if updated:
+        from harbour.audit.log import record
+
+        record("ocean.outbound.refusal_handled", clinic=outbound.clinic, actor=user, target=f"outbound:{outbound.pk}")
+        outbound.refresh_from_db()
+    return bool(updated)
+
+
 @dataclass(frozen=True)
 class SyncState:
     """Whether everything Harbour said about a referral has reached Ocean."""
@@ -298,14 +311,14 @@ def _sync_state(queryset) -> SyncState:
 
 
 def referral_sync_state(referral) -> SyncState:
-    """A refusal Harbour undid does not count: the referral is back as Ocean has it."""
+    """A refusal Harbour undid or a person handled does not count (OutboundMessage.unsynced_q)."""
     return _sync_state(OutboundMessage.objects.filter(referral=referral).exclude(
-        state=State.REJECTED, refusal=OutboundMessage.Refusal.UNDONE))
+        state=State.REJECTED, refusal__in=OutboundMessage.SETTLED_REFUSALS))
 
 
 def annotate_unsynced(referrals):
-    """Add `ocean_unsynced` (True while any outbound message is not delivered, an undone refusal
-    aside) to a Referral queryset."""
+    """Add `ocean_unsynced` (True while any outbound message is not delivered, undone or handled
+    refusals aside) to a Referral queryset."""
     return referrals.annotate(ocean_unsynced=Exists(OutboundMessage.objects.filter(
         OutboundMessage.unsynced_q(), referral_id=OuterRef("pk"))))
 

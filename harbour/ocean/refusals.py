@@ -12,7 +12,8 @@ Decision:
   replaced and the one it replaced is stated again as current. The message is marked `undone`:
   the referral is no longer "not synced" (it is as Ocean has it).
 - Something happened since: nothing is undone (it could undo a colleague's or Ocean's later
-  change); the message is marked `kept` and stays in the "not synced" panel, flagged.
+  change); the message is marked `kept` and stays in the "not synced" panel, flagged, until a
+  person who checked the referral marks it `handled` (outbox.mark_refusal_handled).
 
 Either way a timeline entry says that Ocean refused the change, with Ocean's answer, and the
 refused entry's echo key is released: its echo never comes, and a later identical change (e.g.

@@ -10,6 +10,7 @@ urlpatterns = [
     path("<int:pk>/", views.referral_detail, name="detail"),
     path("<int:pk>/actions/<slug:action>/", views.referral_action, name="action"),
     path("<int:pk>/outbound/<int:message_id>/retry/", views.retry_outbound, name="retry_outbound"),
+    path("<int:pk>/outbound/<int:message_id>/handled/", views.refusal_handled, name="refusal_handled"),
     path("<int:pk>/documents/<int:attachment_id>/", views.document, name="document"),
     path("<int:pk>/documents/<int:attachment_id>/fetch-again/", views.fetch_document_again, name="fetch_again"),
     path("inbound/", views.inbound_messages, name="inbound_messages"),

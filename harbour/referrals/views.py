@@ -21,7 +21,7 @@ from harbour.ocean import actions
 from harbour.ocean.actions import ActionNotAllowed, StaleReferral
 from harbour.ocean.documents import request_fetch_again
 from harbour.ocean.models import OutboundMessage
-from harbour.ocean.outbox import annotate_unsynced, referral_sync_state, retry_now
+from harbour.ocean.outbox import annotate_unsynced, mark_refusal_handled, referral_sync_state, retry_now
 
 from . import attention, forms as F
 from .lifecycle import TERMINAL_FOR_OCEAN
@@ -352,6 +352,19 @@ def retry_outbound(request, pk: int, message_id: int):
         flash.success(request, _("The message will be sent to Ocean again in a moment."))
     else:
         flash.info(request, _("This message is not waiting for a retry any more."))
+    return redirect("referrals:detail", pk=pk)
+
+
+@require_POST
+@staff_view
+def refusal_handled(request, pk: int, message_id: int):
+    """« Handled » on a refusal Harbour kept: any staff member of the clinic, once the referral is right."""
+    referral = _referral_for(request, pk)
+    message = get_object_or_404(OutboundMessage, pk=message_id, referral=referral, clinic_id=referral.clinic_id)
+    if mark_refusal_handled(message, request.user):
+        flash.success(request, _("Ocean's refusal is marked as handled: it no longer makes the referral not synced."))
+    else:
+        flash.info(request, _("This refusal needs nothing more."))
     return redirect("referrals:detail", pk=pk)
 
 

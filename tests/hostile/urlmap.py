@@ -66,6 +66,7 @@ VIEWS: dict[str, Rule] = {
     "harbour.referrals.views.mark_everything_read": Rule(STAFF, POST),
     "harbour.referrals.views.referral_action": Rule(STAFF, POST, (("pk", "referral"), ("action", "action"))),
     "harbour.referrals.views.retry_outbound": Rule(STAFF, POST, (("pk", "referral"), ("message_id", "outbound"))),
+    "harbour.referrals.views.refusal_handled": Rule(STAFF, POST, (("pk", "referral"), ("message_id", "outbound"))),
     "harbour.referrals.views.fetch_document_again": Rule(
         STAFF, POST, (("pk", "referral"), ("attachment_id", "attachment"))),
     "harbour.referrals.views.document": Rule(STAFF, GET, (("pk", "referral"), ("attachment_id", "letter"))),

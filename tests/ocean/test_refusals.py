@@ -198,3 +198,52 @@ def test_settling_twice_changes_nothing(referral, admin_user, fake_ocean, http, 
     assert settle_refusal(message) == "undone"
     assert Event.objects.filter(referral=referral, code="ocean_refused").count() == 1
     assert OutboundMessage.objects.get(pk=message.pk).refusal == "undone"
+
+
+def test_a_kept_refusal_marked_as_handled_no_longer_leaves_the_referral_not_synced(
+        referral, admin_user, staff_client, fake_ocean, http):
+    from harbour.audit.models import AuditEntry
+
+    refuse_next(fake_ocean)
+    accepted = actions.accept(referral, admin_user)
+    actions.book(referral, admin_user, when(), duration=30)
+    deliver(http)
+    deliver(http)
+    accepted.refresh_from_db()
+    assert accepted.refusal == "kept"
+    url = reverse("referrals:refusal_handled", args=[referral.pk, accepted.pk])
+    text = page(staff_client, referral, "fr")
+    assert url in text and "Marquer comme réglé" in text
+    listed = staff_client.get(reverse("referrals:list") + "?folder=not_synced").content.decode()
+    assert f"/referrals/{referral.pk}/" in listed
+
+    response = staff_client.post(url)
+    assert response.status_code == 302
+    accepted.refresh_from_db()
+    assert (accepted.state, accepted.refusal) == ("rejected", "handled")
+    assert outbox.referral_sync_state(referral).synced
+    assert not accepted.is_unsynced
+    assert not OutboundMessage.objects.filter(OutboundMessage.unsynced_q(), referral=referral).exists()
+    text = page(staff_client, referral, "fr")
+    assert 'id="not-synced"' not in text and url not in text
+    listed = staff_client.get(reverse("referrals:list") + "?folder=not_synced").content.decode()
+    assert f"/referrals/{referral.pk}/" not in listed
+    entry = AuditEntry.objects.get(action="ocean.outbound.refusal_handled")
+    assert entry.target == f"outbound:{accepted.pk}" and entry.actor.username == "staff-soleil"
+    # Twice: nothing more; nothing was sent to Ocean.
+    assert staff_client.post(url).status_code == 302
+    assert AuditEntry.objects.filter(action="ocean.outbound.refusal_handled").count() == 1
+    assert state(referral)[0] == "booked"
+
+
+def test_only_a_refusal_harbour_kept_can_be_marked_as_handled(referral, admin_user, staff_client, fake_ocean, http):
+    refuse_next(fake_ocean)
+    declined = actions.decline(referral, admin_user, "Not our catchment area")
+    deliver(http)
+    declined.refresh_from_db()
+    assert declined.refusal == "undone" and not declined.can_mark_handled
+    pending = actions.accept(referral, admin_user)
+    for message in (declined, pending):
+        staff_client.post(reverse("referrals:refusal_handled", args=[referral.pk, message.pk]))
+        message.refresh_from_db()
+    assert (declined.refusal, pending.state, pending.refusal) == ("undone", "pending", "")
