@@ -10,6 +10,7 @@ from datetime import timedelta
 from functools import cache
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 SETTINGS_PERMISSION = "clinics.manage_consultation_settings"
@@ -64,8 +65,10 @@ def processing_waits(clinic) -> dict | None:
         return None
     inbound = InboundMessage.objects.filter(clinic=clinic, state=InboundMessage.State.PENDING)
     received = inbound.filter(received_at__lte=since).count()
+    # Updates queued, or failed and due for their retry, before the worker's grace period.
     outbound = OutboundMessage.objects.filter(
-        clinic=clinic, state=OutboundMessage.State.PENDING, created_at__lte=since).count()
+        Q(state=OutboundMessage.State.PENDING, created_at__lte=since)
+        | Q(state=OutboundMessage.State.FAILED, next_attempt_at__lte=since), clinic=clinic).count()
     if not received and not outbound:
         return None
     return {"received": received, "outbound": outbound, "last_beat": last_beat}

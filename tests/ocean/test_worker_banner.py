@@ -52,6 +52,13 @@ def test_never_started_worker_and_waiting_updates(staff_client, clinic):
     text = page(staff_client)
     assert "ne fonctionne pas." in text and "1 mise à jour attend d'être envoyée à Ocean" in text
     assert "attendent d'être lus" not in text
+    # A failed one due for its retry waits too; one whose retry is later, or delivered, does not.
+    OutboundMessage.objects.filter(pk=sent.pk).update(state="failed", next_attempt_at=timezone.now() - timedelta(minutes=3))
+    assert processing_waits(clinic)["outbound"] == 1
+    OutboundMessage.objects.filter(pk=sent.pk).update(next_attempt_at=timezone.now() + timedelta(minutes=3))
+    assert processing_waits(clinic) is None
+    OutboundMessage.objects.filter(pk=sent.pk).update(state="delivered")
+    assert processing_waits(clinic) is None
 
 
 @pytest.mark.parametrize("case", ["worker alive", "nothing waits", "just received", "another clinic's"])
