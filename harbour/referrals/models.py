@@ -188,6 +188,10 @@ class FormAnswer(models.Model):
 
     referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="form_answers")
     position = models.PositiveIntegerField()
+    # Which of the message's eForms (0 for the first; Ocean sends one) and its reference
+    # (id-form-reference, e.g. quickReferral): the page names each form when there are several.
+    form_number = models.PositiveSmallIntegerField(default=0)
+    form = models.CharField(max_length=200, blank=True)
     link_id = models.CharField(max_length=200, blank=True)
     label = models.TextField(blank=True)
     answers = models.TextField(blank=True)  # one answer per line

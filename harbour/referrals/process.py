@@ -95,7 +95,7 @@ def _insert_form_answers(answers: list[tuple]) -> None:
     if not answers:
         return
     db = connections[DEFAULT_DB_ALIAS]  # once: each use of django.db.connection looks it up again
-    columns = ["referral_id", "position", "link_id", "label", "answers", "hidden"]
+    columns = ["referral_id", "position", "link_id", "label", "answers", "hidden", "form_number", "form"]
     sql = _FORM_INSERT.get(db.vendor)
     if sql is None:
         quote = db.ops.quote_name
@@ -113,7 +113,7 @@ def _insert_form_answers(answers: list[tuple]) -> None:
             return
         for start in range(0, len(answers), 100):
             batch = answers[start:start + 100]
-            cursor.execute(sql + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(batch)),
+            cursor.execute(sql + ", ".join([f"({', '.join(['%s'] * len(columns))})"] * len(batch)),
                            [value for row in batch for value in row])
 
 
@@ -358,11 +358,11 @@ class _Apply:
 
     def _form_rows(self) -> list[tuple]:
         """Every eForm's items, one form after the other (a referral may carry several)."""
-        items = [item for form in self.message.forms for item in form.items]
+        items = [(number, form, item) for number, form in enumerate(self.message.forms) for item in form.items]
         return [
             (self.referral.pk, position, (item.link_id or "")[:200], item.label or "", "\n".join(item.answers),
-             bool(item.hidden))
-            for position, item in enumerate(items)
+             bool(item.hidden), number, (form.reference or "")[:200])
+            for position, (number, form, item) in enumerate(items)
         ]
 
     def _new_attachments(self, existing: dict) -> tuple[list[Attachment], set]:

@@ -211,6 +211,16 @@ ACTIONS = {
 }
 
 
+def _form_groups(answers: list) -> list[dict]:
+    """The answers form by form, in order: [{"number": 1, "form": reference, "answers": [...]}, ...]."""
+    groups: list[dict] = []
+    for answer in answers:
+        if not groups or groups[-1]["number"] != answer.form_number + 1:
+            groups.append({"number": answer.form_number + 1, "form": answer.form, "answers": []})
+        groups[-1]["answers"].append(answer)
+    return groups
+
+
 def _referral_for(request, pk: int):
     return get_object_or_404(Referral.objects.filter(clinic=current_clinic(request)), pk=pk)
 
@@ -238,6 +248,8 @@ def _detail_context(request, referral, bound: dict | None = None) -> dict:
     return {
         "referral": referral,
         "visible_answers": [a for a in answers if not a.hidden and a.answers],
+        "form_groups": _form_groups([a for a in answers if not a.hidden and a.answers]),
+        "several_forms": len({a.form_number for a in answers}) > 1,
         "hidden_answers": [a for a in answers if a.hidden or not a.answers],
         "timeline": timeline,
         "sync": referral_sync_state(referral),

@@ -78,3 +78,34 @@ def test_reprocessing_an_older_message_adds_no_late_arrival(clinic, site):
     before = list(Event.objects.values_list("code", flat=True))
     assert reprocess(InboundMessage.objects.filter(pk=first.pk), now=True) == {"processed": 1}
     assert list(Event.objects.values_list("code", flat=True)) == before
+
+
+def test_several_eforms_are_named_on_the_referral_page(clinic, site, staff_client):
+    from html import unescape
+
+    from django.urls import reverse
+
+    bundle = B.load()
+    B.add(bundle, {
+        "resourceType": "QuestionnaireResponse", "status": "completed",
+        "identifier": {"system": "https://ocean.cognisantmd.com/svc/fhir/v1/id-form-reference", "value": "painScale"},
+        "item": [{"linkId": "extra", "text": "Second form question", "answer": [{"valueString": "second answer"}]}],
+    })
+    deliver(clinic, bundle)
+    referral = Referral.objects.get()
+    rows = list(referral.form_answers.values_list("form_number", "form"))
+    assert rows[0] == (0, "quickReferral") and rows[-1] == (1, "painScale")
+    page = unescape(staff_client.get(reverse("referrals:detail", args=[referral.pk]),
+                                     HTTP_ACCEPT_LANGUAGE="fr").content.decode())
+    first, second = page.index("Formulaire 1"), page.index("Formulaire 2")
+    assert first < page.index("back pain with no red flags") < second < page.index("second answer")
+    assert 'Formulaire 2 <code class="value">painScale</code>' in page
+
+
+def test_one_eform_has_no_form_headings(clinic, site, staff_client):
+    from django.urls import reverse
+
+    deliver(clinic, B.load())
+    referral = Referral.objects.get()
+    page = staff_client.get(reverse("referrals:detail", args=[referral.pk]), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert 'class="form-name"' not in page and "back pain with no red flags" in page
