@@ -21,6 +21,7 @@ ACTIONS = {
     "ocean_settings.inbound_key_generated": _("Inbound key generated"),
     "ocean.connection_tested": _("Connection to Ocean tested"),
     "ocean.outbound.retry_now": _("Update to Ocean sent again"),
+    "ocean.outbound.refusal_handled": _("Ocean's refusal of an update marked as handled"),
     "ocean.document.fetch_again": _("Document fetched again from Ocean"),
     "inbound.reprocess": _("Inbound messages processed again"),
     "inbound.checked": _("Inbound message marked as checked"),
