@@ -1,10 +1,8 @@
 """Store first: the raw message is committed before Ocean gets its 200."""
 import hashlib
 import logging
-import os
-import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,11 +13,6 @@ from harbour.core.cursors import again_if_gone, bound_cursor
 from harbour.fhir.model import Envelope
 from harbour.intake import lookup
 from harbour.intake.models import InboundMessage
-
-try:
-    import fcntl
-except ImportError:  # Windows: the processes meet in SQLite's busy handler there, as before
-    fcntl = None
 
 log = logging.getLogger("harbour.intake")
 
@@ -38,76 +31,6 @@ def own_transaction(db=None):
     """
     db = db or connections[DEFAULT_DB_ALIAS]
     return transaction.atomic(using=db.alias) if db.in_atomic_block else nullcontext()
-
-
-# SQLite has one writer at a time, and a writer that finds the lock taken sleeps in SQLite's
-# busy handler (1, 2, 5, 10... ms) before it tries again: under concurrent deliveries most of a
-# request's time went to those sleeps, and while one thread slept its process's other writers
-# waited behind it. So intake writers take turns on locks that wake the next one as soon as
-# the lock is free: the threads of one process on a thread lock, the server's processes on a
-# file lock beside the database (flock: released by the kernel if a process dies). Other
-# writers (the worker, the pages) still meet the busy handler. Not inside a transaction: that
-# one may hold SQLite's lock already.
-_SQLITE_WRITER = threading.Lock()
-_lock_files: dict[str, int] = {}  # database path -> this process's descriptor of its lock file (-1: none)
-
-
-def _forget_lock_files() -> None:
-    # A forked child must open its own descriptor: flock locks belong to the open file, which a
-    # descriptor inherited across fork() shares with the parent, so they would not exclude each other.
-    for fd in _lock_files.values():
-        if fd >= 0:
-            os.close(fd)
-    _lock_files.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_lock_files)
-
-
-def _lock_file(db) -> int | None:
-    """This process's descriptor of the database's writer lock file (None: in memory, no flock,
-    or the file cannot be opened, when the processes meet in SQLite's busy handler as before)."""
-    if fcntl is None:
-        return None
-    name = str(db.settings_dict["NAME"])
-    fd = _lock_files.get(name)
-    if fd is None:  # once per database and process: the answer is kept, -1 for none
-        fd = -1
-        if not db.is_in_memory_db():
-            try:
-                fd = os.open(f"{name}-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError as exc:  # a slower intake, never a refused delivery
-                log.warning("the intake's writer lock file could not be opened (%s): using SQLite's busy handler",
-                            type(exc).__name__)
-        _lock_files[name] = fd
-    return fd if fd >= 0 else None
-
-
-@contextmanager
-def _sqlite_writer_turn(db):
-    with _SQLITE_WRITER:
-        fd = _lock_file(db)
-        locked = False
-        if fd is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                locked = True
-            except OSError as exc:  # e.g. ENOLCK on a network file system: SQLite still guards the write
-                log.warning("the intake's writer lock could not be taken (%s): using SQLite's busy handler", type(exc).__name__)
-                _lock_files[str(db.settings_dict["NAME"])] = -1  # not tried again by this process
-                os.close(fd)
-        try:
-            yield
-        finally:
-            if locked:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-
-
-def _writer_turn(db):
-    if db.vendor == "sqlite" and not db.in_atomic_block:
-        return _sqlite_writer_turn(db)
-    return nullcontext()
 
 
 @dataclass(frozen=True)
@@ -218,7 +141,12 @@ class _Insert:
             f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in self.fields)}) "
             f"SELECT {', '.join(['%s'] * len(self.fields))} WHERE {lookup.guard_sql(db)}"
         )
-        self.returning = db.features.can_return_columns_from_insert
+        # Not on SQLite: with RETURNING, SQLite runs the INSERT in two steps and keeps its write lock
+        # between them, while this thread waits to get Python's GIL back from the others (up to
+        # the 5 ms switch interval), and every other writer of the server waits behind it. Without
+        # it the whole statement, commit included, is one step inside SQLite, which releases its
+        # lock before the thread needs the GIL again; the new id is the connection's last rowid.
+        self.returning = db.features.can_return_columns_from_insert and db.vendor != "sqlite"
         if self.returning:
             self.sql += f" RETURNING {quote(meta.pk.column)}"
         self.constants = {
@@ -268,13 +196,12 @@ _INSERTS: dict[str, _Insert] = {}
 
 
 def _insert(db, values: dict, guard: Guard) -> int | None:
-    """The guarded INSERT, in the writer's turn on SQLite; its parameters are built before it,
-    so the turn (which every other delivery of the server waits for) lasts only the statement."""
+    """The guarded INSERT, its parameters built before the statement runs."""
     insert = _INSERTS.get(db.vendor)
     if insert is None:
         insert = _INSERTS[db.vendor] = _Insert(db)
     params = insert.params(db, values, guard)
-    with own_transaction(db), _writer_turn(db):
+    with own_transaction(db):
         return again_if_gone(db, lambda: insert.run(db, params))
 
 
@@ -296,7 +223,7 @@ def note_accepted(clinic_id: int, result: str, now) -> None:
         return
     db = connections[DEFAULT_DB_ALIAS]
     try:
-        with own_transaction(db), _writer_turn(db):
+        with own_transaction(db):
             OceanSettings.objects.filter(clinic_id=clinic_id).update(last_inbound_at=now, last_inbound_result=result)
     except (DatabaseError, InterfaceError):
         log.warning("last inbound call of clinic %s could not be noted", clinic_id)
