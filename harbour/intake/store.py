@@ -166,7 +166,7 @@ class _Insert:
                 self.columns.append((field.name, None, field))
 
     def params(self, db, values: dict, guard: Guard) -> list:
-        """The statement's parameters: built before the writer's turn, which then only runs it."""
+        """The statement's parameters, built before it runs."""
         params = [
             constant if name is None else values[name] if field is None else field.get_db_prep_save(values[name], db)
             for name, constant, field in self.columns
