@@ -16,13 +16,22 @@ from django.utils import timezone
 SETTINGS_PERMISSION = "clinics.manage_consultation_settings"
 
 
-def credentials_banner(request):
-    """`ocean_credentials_rejected`: computed only when base.html asks, for those who can fix the settings."""
+def _own_clinic(request):
+    """The request's clinic when a signed-in user of that clinic asks, else None."""
     user = getattr(request, "user", None)
     clinic = getattr(request, "clinic", None)
     if (user is None or not user.is_authenticated or clinic is None
             or user.clinic_id != getattr(clinic, "pk", None)):
+        return None
+    return clinic
+
+
+def credentials_banner(request):
+    """`ocean_credentials_rejected`: computed only when base.html asks, for those who can fix the settings."""
+    clinic = _own_clinic(request)
+    if clinic is None:
         return {"ocean_credentials_rejected": False}
+    user = request.user
 
     @cache
     def rejected() -> bool:  # at most one query a request, and none on pages that do not ask
@@ -37,10 +46,8 @@ def credentials_banner(request):
 
 def worker_banner(request):
     """`processing_waits`: None, or what waits for the stopped worker (computed only when base.html asks)."""
-    user = getattr(request, "user", None)
-    clinic = getattr(request, "clinic", None)
-    if (user is None or not user.is_authenticated or clinic is None
-            or user.clinic_id != getattr(clinic, "pk", None)):
+    clinic = _own_clinic(request)
+    if clinic is None:
         return {"processing_waits": None}
 
     @cache

@@ -211,6 +211,12 @@ ACTIONS = {
 }
 
 
+def _outbound_for(request, pk: int, message_id: int) -> OutboundMessage:
+    """One of the referral's messages to Ocean, the referral of this clinic (404 otherwise)."""
+    referral = _referral_for(request, pk)
+    return get_object_or_404(OutboundMessage, pk=message_id, referral=referral, clinic_id=referral.clinic_id)
+
+
 def _form_groups(answers: list) -> list[dict]:
     """The answers form by form, in order: [{"number": 1, "form": reference, "answers": [...]}, ...]."""
     groups: list[dict] = []
@@ -358,8 +364,7 @@ def referral_action(request, pk: int, action: str):
 @staff_view
 def retry_outbound(request, pk: int, message_id: int):
     """"Retry now" on the referral page, for any staff member of the clinic."""
-    referral = _referral_for(request, pk)
-    message = get_object_or_404(OutboundMessage, pk=message_id, referral=referral, clinic_id=referral.clinic_id)
+    message = _outbound_for(request, pk, message_id)
     if retry_now(message, request.user):
         flash.success(request, _("The message will be sent to Ocean again in a moment."))
     else:
@@ -371,8 +376,7 @@ def retry_outbound(request, pk: int, message_id: int):
 @staff_view
 def refusal_handled(request, pk: int, message_id: int):
     """« Handled » on a refusal Harbour kept: any staff member of the clinic, once the referral is right."""
-    referral = _referral_for(request, pk)
-    message = get_object_or_404(OutboundMessage, pk=message_id, referral=referral, clinic_id=referral.clinic_id)
+    message = _outbound_for(request, pk, message_id)
     if mark_refusal_handled(message, request.user):
         flash.success(request, _("Ocean's refusal is marked as handled: it no longer makes the referral not synced."))
     else:
