@@ -476,7 +476,8 @@ def bench_engine(engine: Engine, args, template: bytes) -> tuple[dict[str, Resul
                     rss_before, cpu_before = server.rss(), server.cpu_by_worker()
                     result = load_wrk(args.wrk, name, server.port, headers, template_path, args.seconds,
                                       args.concurrency, args.fresh_referral)
-                    share = busiest_share(worker_cpu(server, cpu_before))
+                    used = worker_cpu(server, cpu_before)
+                    share = busiest_share(used)
                     if share <= EVEN_SHARE or attempt == args.reconnect:
                         break
                     # One worker accepted most of wrk's connections (gunicorn's accept race): that
@@ -492,10 +493,10 @@ def bench_engine(engine: Engine, args, template: bytes) -> tuple[dict[str, Resul
                     args.fresh_referral,
                 )
                 result.client_cpu = time.process_time() - cpu
+                used = worker_cpu(server, cpu_before)
             result.rss_before, result.rss_after = rss_before, server.rss()
             # Per worker: gunicorn's workers accept connections as they come, and a worker holding
             # more of the client's keep-alive connections than the others does more of the work.
-            used = worker_cpu(server, cpu_before)
             result.server_cpu, result.busiest_worker = sum(used), busiest_share(used)
             results[name] = result
             if big and args.big:

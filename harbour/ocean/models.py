@@ -130,14 +130,22 @@ class OutboundMessage(models.Model):
         """Messages that leave their referral "not synced to Ocean": not delivered, except a refusal
         Harbour undid (the referral is back as Ocean has it) or a person handled. `is_unsynced` is
         the same rule."""
-        return Q(state__in=cls.UNDELIVERED_STATES) & ~Q(state=cls.State.REJECTED, refusal__in=cls.SETTLED_REFUSALS)
+        return Q(state__in=cls.UNDELIVERED_STATES) & ~cls.settled_refusal_q()
+
+    @classmethod
+    def settled_refusal_q(cls) -> Q:
+        """Refusals that leave nothing for a person to do. `is_settled_refusal` is the same rule."""
+        return Q(state=cls.State.REJECTED, refusal__in=cls.SETTLED_REFUSALS)
+
+    @property
+    def is_settled_refusal(self) -> bool:
+        return self.state == self.State.REJECTED and self.refusal in self.SETTLED_REFUSALS
 
     @property
     def is_unsynced(self) -> bool:
-        settled = self.state == self.State.REJECTED and self.refusal in self.SETTLED_REFUSALS
-        return self.state in self.UNDELIVERED_STATES and not settled
+        return self.state in self.UNDELIVERED_STATES and not self.is_settled_refusal
 
     @property
     def can_mark_handled(self) -> bool:
         """A refusal Harbour could not undo: a person checks the referral, then says so."""
-        return self.state == self.State.REJECTED and self.refusal not in self.SETTLED_REFUSALS
+        return self.state == self.State.REJECTED and not self.is_settled_refusal

@@ -272,7 +272,7 @@ def mark_refusal_handled(outbound: OutboundMessage, user=None) -> bool:
     """A person dealt with a refusal Harbour kept (ocean.refusals): the referral is no longer "not
     synced" because of it. Nothing is sent; doing it twice changes nothing."""
     updated = OutboundMessage.objects.filter(pk=outbound.pk, state=State.REJECTED).exclude(
-        refusal__in=OutboundMessage.SETTLED_REFUSALS).update(refusal=OutboundMessage.Refusal.HANDLED)
+        OutboundMessage.settled_refusal_q()).update(refusal=OutboundMessage.Refusal.HANDLED)
     if updated:
         from harbour.audit.log import record
 
@@ -312,8 +312,7 @@ def _sync_state(queryset) -> SyncState:
 
 def referral_sync_state(referral) -> SyncState:
     """A refusal Harbour undid or a person handled does not count (OutboundMessage.unsynced_q)."""
-    return _sync_state(OutboundMessage.objects.filter(referral=referral).exclude(
-        state=State.REJECTED, refusal__in=OutboundMessage.SETTLED_REFUSALS))
+    return _sync_state(OutboundMessage.objects.filter(referral=referral).exclude(OutboundMessage.settled_refusal_q()))
 
 
 def annotate_unsynced(referrals):

@@ -202,6 +202,11 @@ class FormAnswer(models.Model):
         constraints = [models.UniqueConstraint(fields=["referral", "position"], name="form_answer_position")]
 
     @property
+    def form_ordinal(self) -> int:
+        """The form's number as people count: 1 for the first."""
+        return self.form_number + 1
+
+    @property
     def answer_list(self) -> list[str]:
         return self.answers.split("\n") if self.answers else []
 

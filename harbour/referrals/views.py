@@ -221,8 +221,8 @@ def _form_groups(answers: list) -> list[dict]:
     """The answers form by form, in order: [{"number": 1, "form": reference, "answers": [...]}, ...]."""
     groups: list[dict] = []
     for answer in answers:
-        if not groups or groups[-1]["number"] != answer.form_number + 1:
-            groups.append({"number": answer.form_number + 1, "form": answer.form, "answers": []})
+        if not groups or groups[-1]["number"] != answer.form_ordinal:
+            groups.append({"number": answer.form_ordinal, "form": answer.form, "answers": []})
         groups[-1]["answers"].append(answer)
     return groups
 
@@ -253,8 +253,7 @@ def _detail_context(request, referral, bound: dict | None = None) -> dict:
     unsynced = [m for m in outbound.values() if m.is_unsynced]
     return {
         "referral": referral,
-        "visible_answers": [a for a in answers if not a.hidden and a.answers],
-        "form_groups": _form_groups([a for a in answers if not a.hidden and a.answers]),
+        "form_groups": _form_groups([a for a in answers if not a.hidden and a.answers]),  # the visible ones
         "several_forms": len({a.form_number for a in answers}) > 1,
         "hidden_answers": [a for a in answers if a.hidden or not a.answers],
         "timeline": timeline,
